@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    the embedded default experiment (offline, CPU) -> results/
+#   make test   the test suite (unit + workflow tests on the smoke config)
+# Both create or update .venv/ from the pinned dependencies in pyproject.toml.
+
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+CORES   ?= all
+SNAKE_ARGS ?=
+
+.PHONY: run test lint format report clean-venv
+
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (ftlab needs Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU build on local disk; anything else may pull CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) $(SNAKE_ARGS)
+
+report: $(BIN)/.installed
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --report report.html
+
+test: $(BIN)/.installed
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check scripts tests bench
+	$(BIN)/ruff format --check scripts tests bench
+	$(BIN)/snakefmt --check Snakefile rules
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint --cores 1
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format scripts tests bench
+	$(BIN)/ruff check --fix scripts tests bench
+	$(BIN)/snakefmt Snakefile rules
+
+clean-venv:
+	rm -rf $(VENV)

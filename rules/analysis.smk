@@ -1,0 +1,1 @@
+# rules for the analysis stage (filled in by its issue)

@@ -1,0 +1,116 @@
+# Helpers shared by every rule: config validation, lookups, targets, wildcard constraints.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from ftlab import codehash, configcheck  # noqa: E402
+
+validate(config, schema="../resources/config.schema.yaml")
+try:
+    configcheck.check(config)
+except configcheck.ConfigError as e:
+    raise WorkflowError(f"Invalid config: {e}") from None
+
+
+wildcard_constraints:
+    task=r"[A-Za-z0-9_]+",
+    model=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
+    run=r"[A-Za-z0-9_./-]+",
+
+
+RESULTS = "results"
+TASKS = list(config["tasks"])
+MODELS = list(config["models"])
+EMBEDDED_MODELS = [m for m, spec in config["models"].items() if spec["source"] == "embedded"]
+
+
+def code_hash(script):
+    """Hash of the ftlab modules `script` imports: library edits rerun exactly these jobs."""
+    return codehash.stage_hash(Path(workflow.basedir) / "scripts" / script)
+
+
+def task_spec(wildcards):
+    return config["tasks"][wildcards.task]
+
+
+def task_source_files(wildcards):
+    """Local data a task reads (file source, or an hf dataset given as a local directory)."""
+    spec = config["tasks"][wildcards.task]
+    path = spec.get("path")
+    if spec["source"] == "file" or (spec["source"] == "hf" and path and Path(path).exists()):
+        return [path]
+    return []
+
+
+def model_spec(wildcards):
+    return config["models"][wildcards.model]
+
+
+def task_table(task):
+    return f"{RESULTS}/data/tasks/{task}.parquet"
+
+
+def model_dir(name):
+    """A base model (a name in `models:`) or a fine-tuned run (a path under results/runs/)."""
+    if name in config["models"]:
+        return f"{RESULTS}/models/{name}"
+    return f"{RESULTS}/runs/{name}"
+
+
+def run_model_dir(wildcards):
+    return model_dir(wildcards.run)
+
+
+def run_task_table(wildcards):
+    return task_table(wildcards.task)
+
+
+def pretrain_tables(wildcards):
+    spec = config["models"][wildcards.model]
+    if spec["source"] != "embedded":
+        return []
+    pre = spec["pretrain"]
+    return [task_table(t) for t in sorted(set(pre["tasks"]) | set(pre["question_only_tasks"]))]
+
+
+def tokenizer_tables(wildcards):
+    return [task_table(t) for t in (config["tokenizer"]["tasks"] or TASKS)]
+
+
+def tokenizer_for(wildcards):
+    """Embedded models share the pipeline's tokenizer; hub/GGUF models bring their own."""
+    if config["models"][wildcards.model]["source"] == "embedded":
+        return f"{RESULTS}/tokenizer"
+    return []
+
+
+def eval_models():
+    return config["evaluation"]["models"] or MODELS
+
+
+def eval_tasks():
+    return config["evaluation"]["tasks"] or TASKS
+
+
+def base_eval_targets():
+    return [f"{RESULTS}/eval/{m}/{t}.parquet" for m in eval_models() for t in eval_tasks()]
+
+
+def foundation_targets():
+    targets = [task_table(t) for t in TASKS]
+    targets += [model_dir(m) for m in MODELS]
+    return targets + base_eval_targets()
+
+
+# Each rules/*.smk appends a function returning its final targets (studies present in the config).
+TARGET_FUNCTIONS = [foundation_targets]
+
+
+def all_targets():
+    return [t for fn in TARGET_FUNCTIONS for t in fn()]

@@ -1,0 +1,1 @@
+# rules for the distillation stage (filled in by its issue)

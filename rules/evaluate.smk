@@ -1,0 +1,23 @@
+rule evaluate:
+    """A base model or a fine-tuned run on a task's test split: direct and CoT, per example."""
+    input:
+        model=run_model_dir,
+        table=run_task_table,
+    output:
+        f"{RESULTS}/eval/{{run}}/{{task}}.parquet",
+    params:
+        settings=config["evaluation"],
+        code=code_hash("evaluate.py"),
+    log:
+        "logs/evaluate/{run}/{task}.log",
+    benchmark:
+        "benchmarks/evaluate/{run}/{task}.tsv"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/eval.yaml"
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,1 @@
+# rules for the faithfulness stage (filled in by its issue)

@@ -1,0 +1,1 @@
+# rules for the finetune stage (filled in by its issue)

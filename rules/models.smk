@@ -1,0 +1,46 @@
+rule train_tokenizer:
+    """The byte-level BPE tokenizer shared by the embedded models."""
+    input:
+        tables=tokenizer_tables,
+    output:
+        directory(f"{RESULTS}/tokenizer"),
+    params:
+        spec=config["tokenizer"],
+        code=code_hash("train_tokenizer.py"),
+    log:
+        "logs/train_tokenizer.log",
+    benchmark:
+        "benchmarks/train_tokenizer.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_tokenizer.py"
+
+
+rule build_model:
+    """Embedded: build a Llama and pretrain it here. hf/gguf: resolve and record the model."""
+    input:
+        tokenizer=tokenizer_for,
+        tables=pretrain_tables,
+    output:
+        directory(f"{RESULTS}/models/{{model}}"),
+    params:
+        spec=model_spec,
+        code=code_hash("build_model.py"),
+    log:
+        "logs/build_model/{model}.log",
+    benchmark:
+        "benchmarks/build_model/{model}.tsv"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/build_model.py"

@@ -1,0 +1,1 @@
+# rules for the rationales stage (filled in by its issue)

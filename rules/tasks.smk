@@ -1,0 +1,22 @@
+rule prepare_task:
+    """One typed table per task (train/validation/test, disjoint), plus the rows it rejected."""
+    input:
+        source=task_source_files,
+    output:
+        table=f"{RESULTS}/data/tasks/{{task}}.parquet",
+        quarantine=f"{RESULTS}/data/quarantine/{{task}}.parquet",
+    params:
+        spec=task_spec,
+        code=code_hash("prepare_task.py"),
+    log:
+        "logs/prepare_task/{task}.log",
+    benchmark:
+        "benchmarks/prepare_task/{task}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_task.py"

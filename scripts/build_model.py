@@ -1,0 +1,21 @@
+"""Rule build_model: pretrain an embedded Llama here, or resolve a hub / GGUF model."""
+
+from ftlab import logs, models, provenance
+
+with logs.to(snakemake.log[0]):
+    started = provenance.now()
+    spec = snakemake.params.spec
+    device = models.build(
+        name=snakemake.wildcards.model,
+        spec=spec,
+        out_dir=snakemake.output[0],
+        tokenizer_dir=snakemake.input.tokenizer or None,
+        tables=list(snakemake.input.tables),
+        threads=snakemake.threads,
+    )
+    provenance.write_json(
+        provenance.collect(snakemake.rule, dict(snakemake.input.items()),
+                           dict(snakemake.params.items()), seed=spec["seed"], device=device,
+                           started=started),
+        snakemake.output[0],
+    )

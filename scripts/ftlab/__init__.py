@@ -1,0 +1,1 @@
+"""ftlab: the library behind the rule scripts. Modules are imported directly (`from ftlab import tasks`)."""

@@ -1,0 +1,48 @@
+"""Checks the JSON schema cannot express: names that must refer to declared tasks and models.
+
+Runs right after Snakemake's `validate`, before any job; every message names the key path.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _names(config: dict, section: str) -> set[str]:
+    return set(config.get(section) or {})
+
+
+def _refs(value, known: set[str], path: str, kind: str) -> None:
+    for i, name in enumerate(value or []):
+        if name not in known:
+            raise ConfigError(f"{path}[{i}]: unknown {kind} {name!r} (known: {sorted(known)})")
+
+
+def _ref(name, known: set[str], path: str, kind: str) -> None:
+    if name not in known:
+        raise ConfigError(f"{path}: unknown {kind} {name!r} (known: {sorted(known)})")
+
+
+def check(config: dict) -> None:
+    tasks, models = _names(config, "tasks"), _names(config, "models")
+    _refs(config.get("tokenizer", {}).get("tasks"), tasks, "tokenizer.tasks", "task")
+    for name, spec in config["models"].items():
+        pre = spec.get("pretrain") or {}
+        _refs(pre.get("tasks"), tasks, f"models.{name}.pretrain.tasks", "task")
+        _refs(pre.get("question_only_tasks"), tasks, f"models.{name}.pretrain.question_only_tasks", "task")
+        if spec["source"] == "embedded" and not pre.get("tasks"):
+            raise ConfigError(f"models.{name}.pretrain.tasks: an embedded model needs at least one task")
+        arch = spec.get("architecture") or {}
+        if arch and arch["hidden_size"] % arch["num_heads"]:
+            raise ConfigError(
+                f"models.{name}.architecture: hidden_size {arch['hidden_size']} is not divisible "
+                f"by num_heads {arch['num_heads']}"
+            )
+    for name, spec in config["tasks"].items():
+        if spec["source"] in ("file", "hf") and not spec.get("path"):
+            raise ConfigError(f"tasks.{name}.path: required for source {spec['source']!r}")
+    ev = config.get("evaluation", {})
+    _refs(ev.get("models"), models, "evaluation.models", "model")
+    _refs(ev.get("tasks"), tasks, "evaluation.tasks", "task")

@@ -1,0 +1,16 @@
+"""Rule prepare_task: one typed, split, de-duplicated table per task (+ quarantined rows)."""
+
+from ftlab import logs, provenance, tables, tasks
+
+with logs.to(snakemake.log[0]) as log:
+    started = provenance.now()
+    spec = snakemake.params.spec
+    table, quarantine = tasks.prepare(snakemake.wildcards.task, spec)
+    log.info("%s: %d examples %s, %d quarantined", snakemake.wildcards.task, len(table),
+             table["split"].value_counts().to_dict(), len(quarantine))
+    prov = provenance.collect(
+        snakemake.rule, dict(snakemake.input.items()), dict(snakemake.params.items()),
+        seed=spec["seed"], started=started,
+    )
+    tables.write(quarantine, snakemake.output.quarantine, "quarantine", prov)
+    tables.write(table, snakemake.output.table, "tasks", prov)
