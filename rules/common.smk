@@ -90,6 +90,22 @@ def tokenizer_for(wildcards):
     return []
 
 
+def eval_settings(wildcards):
+    """Evaluation settings for a base model or a fine-tuned run.
+
+    A run's path starts with its study ("distillation/cot_after/chain_sum/seed0"); a study may set
+    `eval_modes: {variant: [modes]}` to evaluate some variants only directly.
+    """
+    settings = dict(config["evaluation"])
+    parts = wildcards.run.split("/")
+    if wildcards.run not in config["models"] and len(parts) > 1:
+        study = config["studies"].get(parts[0], {})
+        modes = study.get("eval_modes", {}).get(parts[1])
+        if modes:
+            settings["modes"] = modes
+    return settings
+
+
 def eval_models():
     return config["evaluation"]["models"] or MODELS
 

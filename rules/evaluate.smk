@@ -6,7 +6,7 @@ rule evaluate:
     output:
         f"{RESULTS}/eval/{{run}}/{{task}}.parquet",
     params:
-        settings=config["evaluation"],
+        settings=eval_settings,
         code=code_hash("evaluate.py"),
     log:
         "logs/evaluate/{run}/{task}.log",
