@@ -2,7 +2,11 @@
 # The default config.yaml is the embedded, offline, CPU experiment; see README.md and DESIGN.md.
 
 
-configfile: "config.yaml"
+# A --configfile on the command line replaces config.yaml instead of being merged into it, so a
+# small experiment does not inherit the default's tasks and models.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
@@ -17,6 +21,6 @@ include: "rules/analysis.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -27,7 +27,9 @@ wildcard_constraints:
 RESULTS = "results"
 TASKS = list(config["tasks"])
 MODELS = list(config["models"])
-EMBEDDED_MODELS = [m for m, spec in config["models"].items() if spec["source"] == "embedded"]
+EMBEDDED_MODELS = [
+    m for m, spec in config["models"].items() if spec["source"] == "embedded"
+]
 
 
 def code_hash(script):
@@ -43,7 +45,9 @@ def task_source_files(wildcards):
     """Local data a task reads (file source, or an hf dataset given as a local directory)."""
     spec = config["tasks"][wildcards.task]
     path = spec.get("path")
-    if spec["source"] == "file" or (spec["source"] == "hf" and path and Path(path).exists()):
+    if spec["source"] == "file" or (
+        spec["source"] == "hf" and path and Path(path).exists()
+    ):
         return [path]
     return []
 
@@ -76,7 +80,10 @@ def pretrain_tables(wildcards):
     if spec["source"] != "embedded":
         return []
     pre = spec["pretrain"]
-    return [task_table(t) for t in sorted(set(pre["tasks"]) | set(pre["question_only_tasks"]))]
+    return [
+        task_table(t)
+        for t in sorted(set(pre["tasks"]) | set(pre["question_only_tasks"]))
+    ]
 
 
 def tokenizer_tables(wildcards):
@@ -115,7 +122,9 @@ def eval_tasks():
 
 
 def base_eval_targets():
-    return [f"{RESULTS}/eval/{m}/{t}.parquet" for m in eval_models() for t in eval_tasks()]
+    return [
+        f"{RESULTS}/eval/{m}/{t}.parquet" for m in eval_models() for t in eval_tasks()
+    ]
 
 
 def foundation_targets():

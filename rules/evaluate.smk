@@ -5,19 +5,19 @@ rule evaluate:
         table=run_task_table,
     output:
         f"{RESULTS}/eval/{{run}}/{{task}}.parquet",
-    params:
-        settings=eval_settings,
-        code=code_hash("evaluate.py"),
     log:
         "logs/evaluate/{run}/{task}.log",
     benchmark:
         "benchmarks/evaluate/{run}/{task}.tsv"
+    conda:
+        "../envs/eval.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/eval.yaml"
+    params:
+        settings=eval_settings,
+        code=code_hash("evaluate.py"),
     script:
         "../scripts/evaluate.py"

@@ -4,19 +4,19 @@ rule train_tokenizer:
         tables=tokenizer_tables,
     output:
         directory(f"{RESULTS}/tokenizer"),
-    params:
-        spec=config["tokenizer"],
-        code=code_hash("train_tokenizer.py"),
     log:
         "logs/train_tokenizer.log",
     benchmark:
         "benchmarks/train_tokenizer.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/train.yaml"
+    params:
+        spec=config["tokenizer"],
+        code=code_hash("train_tokenizer.py"),
     script:
         "../scripts/train_tokenizer.py"
 
@@ -28,19 +28,19 @@ rule build_model:
         tables=pretrain_tables,
     output:
         directory(f"{RESULTS}/models/{{model}}"),
-    params:
-        spec=model_spec,
-        code=code_hash("build_model.py"),
     log:
         "logs/build_model/{model}.log",
     benchmark:
         "benchmarks/build_model/{model}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: config["threads"]
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
-    conda:
-        "../envs/train.yaml"
+    params:
+        spec=model_spec,
+        code=code_hash("build_model.py"),
     script:
         "../scripts/build_model.py"

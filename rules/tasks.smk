@@ -5,18 +5,18 @@ rule prepare_task:
     output:
         table=f"{RESULTS}/data/tasks/{{task}}.parquet",
         quarantine=f"{RESULTS}/data/quarantine/{{task}}.parquet",
-    params:
-        spec=task_spec,
-        code=code_hash("prepare_task.py"),
     log:
         "logs/prepare_task/{task}.log",
     benchmark:
         "benchmarks/prepare_task/{task}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        spec=task_spec,
+        code=code_hash("prepare_task.py"),
     script:
         "../scripts/prepare_task.py"
