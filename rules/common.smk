@@ -2,19 +2,26 @@
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from ftlab import codehash, configcheck  # noqa: E402
 
-validate(config, schema="../resources/config.schema.yaml")
-try:
-    configcheck.check(config)
-except configcheck.ConfigError as e:
-    raise WorkflowError(f"Invalid config: {e}") from None
+SCHEMA = str(Path(workflow.basedir) / "resources" / "config.schema.yaml")
+
+# One clear line per problem, naming the key path, before any job runs (no traceback).
+_problems = configcheck.schema_errors(config, SCHEMA)
+if not _problems:
+    validate(config, schema=SCHEMA)  # fills in the schema's defaults
+    try:
+        configcheck.check(config)
+    except configcheck.ConfigError as e:
+        _problems = [str(e)]
+if _problems:
+    sys.exit("Invalid config:\n  " + "\n  ".join(_problems))
 
 
 wildcard_constraints:

@@ -5,9 +5,27 @@ Runs right after Snakemake's `validate`, before any job; every message names the
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import jsonschema
+import yaml
+
 
 class ConfigError(ValueError):
     pass
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
+    """Every schema violation as one line naming the key path (jsonschema, draft 2020-12)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    lines = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        if err.validator in ("allOf", "anyOf", "oneOf") and err.context:
+            err = jsonschema.exceptions.best_match(err.context)
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        lines.append(f"{where}: {err.message}")
+    return lines
 
 
 def _names(config: dict, section: str) -> set[str]:

@@ -128,6 +128,36 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("perplexity", pa.float64()),
         ]
     ),
+    # one row per artifact -> recorded input edge (audit); input None for an artifact without inputs
+    "provenance": pa.schema(
+        [
+            ("artifact", _str),
+            ("artifact_sha256", _str),
+            ("run", _str),
+            ("rule", _str),
+            ("input", _str),
+            ("input_sha256", _str),
+            ("config_hash", _str),
+            ("commit", _str),
+            ("dirty", pa.bool_()),
+            ("packages", _str),
+            ("seed", pa.int64()),
+            ("device", _str),
+            ("started", _str),
+            ("finished", _str),
+        ]
+    ),
+    # one row per audit finding, or one all-clear row (kind "ok") (audit)
+    "audit": pa.schema(
+        [
+            ("kind", _str),
+            ("artifact", _str),
+            ("input", _str),
+            ("recorded_sha256", _str),
+            ("current_sha256", _str),
+            ("message", _str),
+        ]
+    ),
 }
 
 

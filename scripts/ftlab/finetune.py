@@ -1,0 +1,287 @@
+"""Fine-tune a student on a trainset (prompt, completion): full or LoRA, TRL's SFTTrainer.
+
+The loss is on the completion only (TRL's prompt-completion format; EOS appended). TRL's defaults
+are tuned for GPUs and are slow on a CPU, so a run sets: no gradient checkpointing, bf16 autocast,
+batches grouped by length and right-padded without an attention mask (`RightPadCollator`: with
+right padding a causal model never attends to a pad from a real token, so SDPA keeps its fused
+`is_causal` path), no evaluation and no checkpoints. `bench/finetune.py` measures the result
+against a hand-written packed loop and against TRL's defaults.
+
+A run directory holds the weights (safetensors) and tokenizer, loadable by `models.load`; for
+LoRA these are the merged weights and the adapter alone is in `adapter/`. `train_log.parquet` has
+one row per optimiser step. The directory is built in a temp dir and renamed into place last, so
+an interrupted run leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import torch
+from transformers import TrainerCallback
+from trl import SFTConfig, SFTTrainer
+
+from . import models, tables
+
+log = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+TRAIN_LOG = "train_log.parquet"
+LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = LLAMA_LINEAR
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `finetune:` config section (see resources/config.schema.yaml for each key)."""
+
+    method: str = "full"
+    lr: float = 1e-3
+    epochs: float = 3.0
+    max_steps: int | None = None
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_seq_len: int = 256
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    bf16: bool = True
+    group_by_length: bool = True
+    log_every: int = 10
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> Settings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f"finetune: unknown settings {unknown}; known: {sorted(known)}")
+        values = dict(cfg)
+        lora = dict(values.pop("lora", None) or {})
+        unknown = sorted(set(lora) - {f.name for f in fields(LoraSettings)})
+        if unknown:
+            raise ValueError(f"finetune.lora: unknown settings {unknown}")
+        if "target_modules" in lora:
+            lora["target_modules"] = tuple(lora["target_modules"])
+        settings = cls(**values, lora=LoraSettings(**lora))
+        if settings.method not in ("full", "lora"):
+            raise ValueError(f"finetune.method: {settings.method!r} is not one of full, lora")
+        return settings
+
+
+def merge(base: dict, override: dict | None) -> dict:
+    """A study's `finetune:` override on top of the defaults (nested dicts merged one level)."""
+    out = dict(base)
+    for key, value in (override or {}).items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and key in out else value
+    return out
+
+
+class RightPadCollator:
+    """Right-pad input_ids/labels; no attention mask, so SDPA runs its `is_causal` kernel.
+
+    Safe because padding sits after every real token of a row and the mask is causal: real
+    tokens never see a pad, and pads carry label -100. `num_real_tokens` feeds the train log.
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        width = max(len(e["input_ids"]) for e in examples)
+        ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(examples), width), -100, dtype=torch.long)
+        for i, e in enumerate(examples):
+            n = len(e["input_ids"])
+            ids[i, :n] = torch.tensor(e["input_ids"])
+            labels[i, :n] = torch.tensor(e["labels"])
+        # position_ids (plain 0..n-1 per row) also tell TRL's token counter the batch is unmasked
+        positions = torch.arange(width).expand(len(examples), width)
+        real = sum(len(e["input_ids"]) for e in examples)
+        return {"input_ids": ids, "labels": labels, "position_ids": positions, "num_real_tokens": real}
+
+
+class TrainLog(TrainerCallback):
+    """One train_log row per optimiser step, and a progress line in the job log every `every`."""
+
+    def __init__(self, every: int):
+        self.every = max(1, every)
+        self.rows: list[dict] = []
+        self.tokens = 0
+        self.clock = time.perf_counter()
+
+    def count(self, n: int) -> None:
+        self.tokens += n
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs:
+            return
+        now = time.perf_counter()
+        seconds = now - self.clock
+        row = {
+            "step": state.global_step,
+            "loss": float(logs["loss"]),
+            "lr": float(logs.get("learning_rate", 0.0)),
+            "tokens": self.tokens,
+            "seconds": seconds,
+            "tokens_per_s": self.tokens / seconds if seconds > 0 else 0.0,
+        }
+        self.rows.append(row)
+        self.tokens, self.clock = 0, now
+        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            done = pd.DataFrame(self.rows)
+            rate = done.tokens.sum() / done.seconds.sum()
+            log.info(
+                "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s",
+                state.global_step, state.max_steps, row["loss"], row["lr"], rate,
+            )  # fmt: skip
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(tables.schema("train_log").names))
+
+
+class _Trainer(SFTTrainer):
+    """SFTTrainer that hands each batch's real-token count to the train log."""
+
+    def __init__(self, *args, train_log: TrainLog, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.train_log = train_log
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self.train_log.count(int(inputs.pop("num_real_tokens", 0)))
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+
+def sft_config(settings: Settings, seed: int, threads: int, device: str, out: Path) -> SFTConfig:
+    """The SFTConfig of a run: TRL's prompt-completion SFT with CPU-friendly settings."""
+    return SFTConfig(
+        output_dir=str(out),
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device == "cpu",
+        learning_rate=settings.lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=settings.warmup_ratio,  # a float < 1 is a fraction of the steps
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps or -1,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        bf16=settings.bf16,
+        max_length=settings.max_seq_len,
+        completion_only_loss=True,
+        packing=False,
+        padding_free=False,
+        gradient_checkpointing=False,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataset_num_proc=None,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=False,
+    )
+
+
+def lora_config(lora: LoraSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+
+
+def read_trainset(trainset: str | os.PathLike | pd.DataFrame) -> datasets.Dataset:
+    frame = trainset if isinstance(trainset, pd.DataFrame) else tables.read(trainset, "trainset")
+    if frame.empty:
+        raise ValueError(f"{trainset}: the trainset has no rows")
+    bad = frame[frame.prompt.isna() | frame.completion.isna() | (frame.completion == "")]
+    if len(bad):
+        raise ValueError(f"{trainset}: example {bad.example_id.iloc[0]!r} has no prompt/completion")
+    return datasets.Dataset.from_pandas(frame[["prompt", "completion"]], preserve_index=False)
+
+
+def train(
+    model, tokenizer, data: datasets.Dataset, settings: Settings, seed: int, device: str, work: Path
+):
+    """Fine-tune `model` in place (LoRA: wrapped by PEFT); returns (trainer, train log)."""
+    train_log = TrainLog(settings.log_every)
+    trainer = _Trainer(
+        model=model,
+        args=sft_config(settings, seed, torch.get_num_threads(), device, work),
+        train_dataset=data,
+        processing_class=tokenizer,
+        data_collator=RightPadCollator(tokenizer.pad_token_id),
+        peft_config=lora_config(settings.lora) if settings.method == "lora" else None,
+        callbacks=[train_log],
+        train_log=train_log,
+    )
+    trainer.train()
+    return trainer, train_log.frame()
+
+
+def save(trainer, tokenizer, settings: Settings, out: Path) -> None:
+    """Weights as safetensors + tokenizer; LoRA: the adapter in adapter/, merged weights at top."""
+    model = trainer.model
+    if settings.method == "lora":
+        model.save_pretrained(out / ADAPTER_DIR)
+        model = model.merge_and_unload()
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def run(
+    trainset: str | os.PathLike | pd.DataFrame,
+    base_model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    settings: dict | Settings,
+    seed: int,
+    threads: int,
+    provenance: dict | None = None,
+) -> str:
+    """Fine-tune `base_model` on `trainset` into `out_dir`; returns the device used."""
+    if not isinstance(settings, Settings):
+        settings = Settings.from_config(settings)
+    models.set_threads(threads)
+    device = models.pick_device()
+    data = read_trainset(trainset)
+    model, tokenizer = models.load(base_model, device=device)
+    if settings.method == "full" or device == "cpu":
+        model = model.float()  # fp32 master weights; bf16 is autocast
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        trainer, train_log = train(model, tokenizer, data, settings, seed, device, tmp / "_trainer")
+        shutil.rmtree(tmp / "_trainer", ignore_errors=True)
+        save(trainer, tokenizer, settings, tmp)
+        tables.write(train_log, tmp / TRAIN_LOG, "train_log", provenance)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return device

@@ -1,0 +1,187 @@
+"""Models: build an embedded Llama (and pretrain it here), resolve external ones, load any of them.
+
+A model directory is a plain `save_pretrained` directory (safetensors weights, config, tokenizer),
+so `AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)` both work
+on it, with or without ftlab. Directories are written to a temp dir and renamed into place, so an
+interrupted build never leaves a directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from . import pretrain, provenance, tables
+
+log = logging.getLogger(__name__)
+
+TRAIN_LOG = "train_log.parquet"
+
+
+def pick_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_threads(n: int) -> None:
+    """Torch intra-op threads from the rule's `threads`; interop threads once (torch allows one)."""
+    n = max(1, int(n))
+    torch.set_num_threads(n)
+    try:
+        torch.set_interop_threads(n)
+    except RuntimeError:
+        pass  # already set, or parallel work has started in this process
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """`models.<name>.architecture` of the config: the shape of an embedded Llama."""
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int | None = None
+    max_position_embeddings: int = 512
+
+    @classmethod
+    def from_config(cls, spec: dict) -> Architecture:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ValueError(f"architecture: unknown keys {unknown}; known: {sorted(known)}")
+        arch = cls(**spec)
+        if arch.hidden_size % arch.num_heads:
+            raise ValueError(
+                f"architecture: hidden_size {arch.hidden_size} is not divisible by "
+                f"num_heads {arch.num_heads}"
+            )
+        return arch
+
+    @property
+    def mlp_size(self) -> int:
+        """The MLP width: given, or 8/3 * hidden rounded to a multiple of 16 (Llama's ratio)."""
+        if self.intermediate_size:
+            return self.intermediate_size
+        return max(16, int(round(8 * self.hidden_size / 3 / 16)) * 16)
+
+
+def llama_config(arch: Architecture, tokenizer) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.mlp_size,
+        num_hidden_layers=arch.num_layers,
+        num_attention_heads=arch.num_heads,
+        num_key_value_heads=arch.num_heads,
+        head_dim=arch.hidden_size // arch.num_heads,
+        max_position_embeddings=arch.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def build(
+    name: str,
+    spec: dict,
+    out_dir: str | os.PathLike,
+    tokenizer_dir: str | os.PathLike | None,
+    tables: list[str],
+    threads: int,
+) -> str:
+    """Build model `name` from its config `spec` into `out_dir`; returns the device used."""
+    set_threads(threads)
+    if spec["source"] == "embedded":
+        if not tokenizer_dir:
+            raise ValueError(f"models.{name}: an embedded model needs the pipeline's tokenizer")
+        return build_embedded(name, spec, out_dir, tokenizer_dir, tables)
+    return build_external(name, spec, out_dir)
+
+
+def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
+    """A Llama of `architecture`, pretrained on `pretrain` (see pretrain.py), saved with its
+    tokenizer and train log."""
+    started = provenance.now()
+    arch = Architecture.from_config(spec.get("architecture", {}))
+    settings = pretrain.Settings.from_config(spec.get("pretrain", {}))
+    seed = int(spec.get("seed", 0))
+    if settings.seq_len + 1 > arch.max_position_embeddings:
+        raise ValueError(
+            f"models.{name}: pretrain.seq_len {settings.seq_len} exceeds "
+            f"architecture.max_position_embeddings {arch.max_position_embeddings}"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    frames = [tables.read(p, "tasks") for p in table_paths]
+    texts = pretrain.corpus(frames, settings, seed)
+    stream = pretrain.token_stream(texts, tokenizer)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(llama_config(arch, tokenizer))
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("models.%s: %d parameters, corpus %d texts / %d tokens", name, n_params,
+             len(texts), len(stream))
+    device = pick_device()
+    train_log = pretrain.train(model, stream, settings, seed, device=device)
+    record = provenance.collect(
+        "build_model",
+        {"tokenizer": str(tokenizer_dir), "tables": list(table_paths)},
+        spec,
+        seed=seed,
+        device=device,
+        started=started,
+    )
+    with _atomic_dir(out_dir) as tmp:
+        model.to("cpu").save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
+    return device
+
+
+def build_external(name: str, spec: dict, out_dir: str | os.PathLike) -> str:
+    """hf / gguf (later openai): resolve and record an existing model. Filled in separately."""
+    raise NotImplementedError(
+        f"models.{name}: source {spec['source']!r} is not supported by build_model yet "
+        "(only 'embedded'); resolving hub/GGUF models is being added in models.build_external"
+    )
+
+
+class _atomic_dir:
+    """Write a directory under a temp name beside `path`; rename into place only on success."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                if self.path.exists():
+                    shutil.rmtree(self.path)
+                os.replace(self.tmp, self.path)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+def load(model_dir: str | os.PathLike, device: str | None = None):
+    """(model in eval mode on `device`, tokenizer) from any model directory; safetensors only.
+
+    bf16 weights on CUDA, float32 on CPU. Padding side is the generator's business.
+    """
+    device = device or pick_device()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, use_safetensors=True, trust_remote_code=False, dtype=dtype
+    )
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    return model.to(device).eval(), tokenizer

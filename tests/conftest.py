@@ -1,0 +1,6 @@
+"""Make the ftlab library importable from tests (rule scripts get it from Snakemake's sys.path)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

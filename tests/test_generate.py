@@ -1,0 +1,148 @@
+"""Batched generation gives exactly the per-example greedy output, in input order, and stops right."""
+
+import pytest
+import torch
+from ftlab import generate
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+torch.set_num_threads(1)
+
+CORPUS = [
+    "Question: What is 3 + 4 + 5?\nReasoning: 3 + 4 = 7, 7 + 5 = 12.\nAnswer: 12",
+    "Question: How many legs do 2 cats have?\nReasoning: 2 * 4 = 8.\nAnswer: 8",
+    "Question: All birds fly. Is a robin a bird?\n(A) yes\n(B) no\nAnswer: A",
+]
+PROMPTS = [
+    "Question: What is 1 + 2?\nAnswer:",
+    "Question: How many legs do 3 dogs and 2 birds have?\nReasoning:",
+    "Q",
+    "Question: What is 9 + 8 + 7 + 6 + 5 + 4?\nReasoning:",
+    "Answer:",
+    "Question: All cats are animals. Is a cat an animal?\n(A) yes\n(B) no\nAnswer:",
+    "12 + 4 =",
+    "Question: Reasoning: Answer: Question: Reasoning: Answer:",
+    "legs",
+    "Question: What is 5 + 5?\nReasoning:",
+]
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE like the pipeline's embedded tokenizer, with EOS and PAD."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=["<pad>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
+
+
+def tiny_model(tokenizer, seed: int = 0, boost: float = 4.0) -> LlamaForCausalLM:
+    """A random fp32 Llama whose EOS and newline logits are boosted, so lengths vary."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for tid in {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("Ċ")}:
+            model.lm_head.weight[tid] *= boost
+    return model
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return tiny_model(tok)
+
+
+def reference(model, tok, prompt, max_new_tokens):
+    """Per-example greedy decoding with transformers' own `generate` (no padding at all)."""
+    ids = tok(prompt, return_tensors="pt")
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    out = model.generate(**ids, generation_config=config)[0, ids["input_ids"].shape[1] :].tolist()
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_batched_equals_per_example_generate(model, tok, batch_size):
+    got = generate.greedy(model, tok, PROMPTS, max_new_tokens=24, batch_size=batch_size, progress=False)
+    lengths = set()
+    for prompt, g in zip(PROMPTS, got, strict=True):
+        ref = reference(model, tok, prompt, 24)
+        assert g.generated_tokens == len(ref)
+        assert g.finished == (ref[-1] == tok.eos_token_id)
+        assert g.text == tok.decode([t for t in ref if t != tok.eos_token_id])
+        assert g.prompt_tokens == len(tok(prompt)["input_ids"])
+        lengths.add(g.generated_tokens)
+    assert len(lengths) > 2, "fixture should give varied lengths (early EOS within batches)"
+
+
+def test_results_in_input_order(model, tok):
+    forward = generate.greedy(model, tok, PROMPTS, max_new_tokens=12, batch_size=4, progress=False)
+    backward = generate.greedy(model, tok, PROMPTS[::-1], max_new_tokens=12, batch_size=4, progress=False)
+    assert forward == backward[::-1]
+    assert [g.prompt_tokens for g in forward] == [len(tok(p)["input_ids"]) for p in PROMPTS]
+
+
+def test_stop_at_newline_cuts_at_first_newline(model, tok):
+    full = generate.greedy(model, tok, PROMPTS, max_new_tokens=24, batch_size=4, progress=False)
+    cut = generate.greedy(
+        model, tok, PROMPTS, max_new_tokens=24, batch_size=4, stop_at_newline=True, progress=False
+    )
+    assert any("\n" in g.text for g in full), "fixture should produce newlines"
+    for f, c in zip(full, cut, strict=True):
+        assert "\n" not in c.text
+        if "\n" in f.text:
+            assert c.text == f.text.split("\n", 1)[0]
+            assert c.finished and c.generated_tokens < f.generated_tokens
+        else:
+            assert c == f
+
+
+def test_sampling_is_seeded_and_reproducible(model, tok):
+    def sample(seed):
+        return generate.greedy(
+            model, tok, PROMPTS, max_new_tokens=16, batch_size=4, do_sample=True, seed=seed,
+            temperature=1.5, progress=False,
+        )
+
+    a, b, c = sample(1), sample(1), sample(2)
+    assert a == b
+    assert a != c
+    greedy = generate.greedy(model, tok, PROMPTS, max_new_tokens=16, batch_size=4, progress=False)
+    assert a != greedy
+
+
+def test_sampling_without_seed_is_refused(model, tok):
+    with pytest.raises(ValueError, match="seed"):
+        generate.greedy(model, tok, PROMPTS, max_new_tokens=4, do_sample=True, progress=False)
+
+
+def test_max_new_tokens_bounds_unfinished_generations(model, tok):
+    got = generate.greedy(model, tok, PROMPTS, max_new_tokens=3, batch_size=8, progress=False)
+    assert all(g.generated_tokens <= 3 for g in got)
+    assert all(g.finished or g.generated_tokens == 3 for g in got)
+    assert generate.greedy(model, tok, [], max_new_tokens=3, progress=False) == []
