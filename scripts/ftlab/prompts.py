@@ -60,6 +60,37 @@ def full_text(question, choices, rationale, answer) -> str:
     return direct_prompt(question, choices) + direct_completion(answer)
 
 
+SYSTEM = (
+    "Answer the question. When asked for reasoning, write short steps, one per line, "
+    f"then the final answer on a line starting with '{ANSWER}'."
+)
+
+
+def render(tokenizer, text: str) -> str:
+    """The plain-format `text` as the model should see it.
+
+    Without a chat template (embedded models): unchanged. With one (instruct models), the question
+    block becomes the user turn and everything after it ("Reasoning: ..." / "Answer: ...") the
+    start of the assistant turn, so prompts, completions, answer cues and parsing stay the same
+    text in both worlds.
+    """
+    if not getattr(tokenizer, "chat_template", None) or not text.startswith(QUESTION):
+        return text
+    cut = _assistant_start(text)
+    messages = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": text[:cut].strip()},
+    ]
+    head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return head + text[cut:].lstrip("\n")
+
+
+def _assistant_start(text: str) -> int:
+    """Index of the first line that starts the assistant's part (Reasoning:/Answer:)."""
+    starts = [m.start() + 1 for m in re.finditer(rf"\n(?:{REASONING}|{ANSWER})", text)]
+    return starts[0] if starts else len(text)
+
+
 _ANSWER_LINE = re.compile(re.escape(ANSWER) + r"[ \t]*([^\n]*)")
 
 

@@ -1,0 +1,91 @@
+"""External models: a hub id or local `save_pretrained` directory (`source: hf`), or a GGUF file
+(`source: gguf`), turned into a model directory the rest of the pipeline loads like any other.
+
+* hf: the model directory holds `source.json` (name_or_path, revision, dtype, trust_remote_code),
+  a pointer, so an 8B model is not copied per experiment; `load` follows it.
+* gguf: the file is de-quantised once by transformers (`gguf_file=`), its quantisation config
+  cleared, and saved as safetensors with its tokenizer and chat template; downstream stages then
+  load plain safetensors, never the GGUF again.
+
+Weights load as safetensors only; `trust_remote_code` stays off unless the config turns it on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+log = logging.getLogger(__name__)
+
+POINTER = "source.json"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def torch_dtype(name: str, device: str):
+    """`auto` = bf16 on CUDA, float32 on CPU (bf16 greedy decoding differs by batch on CPU)."""
+    if name == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    return DTYPES[name]
+
+
+def gguf_location(spec: dict) -> tuple[str, str]:
+    """(directory, file name) of a GGUF model from `gguf_file` (+ `name_or_path`)."""
+    path = Path(spec["gguf_file"])
+    if path.is_absolute() or spec.get("name_or_path") is None:
+        return str(path.parent), path.name
+    return spec["name_or_path"], spec["gguf_file"]
+
+
+def resolve(spec: dict, out_dir: str | os.PathLike) -> None:
+    """Fill `out_dir` (an empty temp directory) for an hf or gguf model spec."""
+    out_dir = Path(out_dir)
+    if spec["source"] == "hf":
+        pointer = {
+            k: spec.get(k) for k in ("name_or_path", "revision", "dtype", "trust_remote_code")
+        }
+        # Fail here, not three stages later, if the model cannot be loaded at all.
+        AutoTokenizer.from_pretrained(
+            pointer["name_or_path"],
+            revision=pointer["revision"],
+            trust_remote_code=pointer["trust_remote_code"],
+        )
+        (out_dir / POINTER).write_text(json.dumps(pointer, indent=2, sort_keys=True))
+        log.info("hf model %s (revision %s) recorded", pointer["name_or_path"], pointer["revision"])
+    elif spec["source"] == "gguf":
+        directory, name = gguf_location(spec)
+        log.info("de-quantising GGUF %s/%s", directory, name)
+        tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(
+            directory, gguf_file=name, dtype=torch_dtype(spec.get("dtype", "auto"), "cpu")
+        )
+        # A GGUF-loaded model carries a quantization config that save_pretrained refuses.
+        model.config.quantization_config = None
+        if hasattr(model, "hf_quantizer"):
+            model.hf_quantizer = None
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+    else:
+        raise ValueError(f"hub.resolve: source {spec['source']!r} is not an external model")
+
+
+def is_pointer(model_dir: str | os.PathLike) -> bool:
+    return (Path(model_dir) / POINTER).exists()
+
+
+def load_pointer(model_dir: str | os.PathLike, device: str):
+    """(model, tokenizer) for a model directory that points at a hub id or local directory."""
+    p = json.loads((Path(model_dir) / POINTER).read_text())
+    kwargs = dict(revision=p["revision"], trust_remote_code=bool(p["trust_remote_code"]))
+    tokenizer = AutoTokenizer.from_pretrained(p["name_or_path"], **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(
+        p["name_or_path"],
+        dtype=torch_dtype(p.get("dtype") or "auto", device),
+        use_safetensors=True,
+        **kwargs,
+    )
+    return model, tokenizer
