@@ -9,6 +9,9 @@ if not workflow.config_settings.configfiles:
     configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/tasks.smk"
 include: "rules/models.smk"

@@ -1,1 +1,82 @@
-# rules for the analysis stage (filled in by its issue)
+# The audit of the whole chain, the DuckDB lab database and the report's tables. The audit and
+# the lab depend on every final artifact of the other stages (rules/common.smk: study_targets),
+# so they rerun whenever any artifact changes.
+
+
+rule audit:
+    """Recompute every recorded input hash under results/; record findings and provenance edges."""
+    input:
+        study_targets,
+    output:
+        report=f"{RESULTS}/analysis/audit.parquet",
+        provenance=f"{RESULTS}/analysis/provenance.parquet",
+    log:
+        "logs/analysis/audit.log",
+    benchmark:
+        "benchmarks/analysis/audit.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        fail=config["analysis"]["fail_on_audit_findings"],
+        code=code_hash("audit.py"),
+    script:
+        "../scripts/audit.py"
+
+
+rule build_lab:
+    """results/analysis/lab.duckdb: one DuckDB view per artifact family (see ftlab/lab.py)."""
+    input:
+        artifacts=study_targets,
+        provenance=rules.audit.output.provenance,
+        audit=rules.audit.output.report,
+    output:
+        f"{RESULTS}/analysis/lab.duckdb",
+    log:
+        "logs/analysis/build_lab.log",
+    benchmark:
+        "benchmarks/analysis/build_lab.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code_hash("build_lab.py"),
+    script:
+        "../scripts/build_lab.py"
+
+
+rule render_table:
+    """An analysis table (a study's summary, or the audit) as HTML, in its study's report section."""
+    input:
+        f"{RESULTS}/analysis/{{name}}.parquet",
+    output:
+        report(
+            f"{RESULTS}/report/tables/{{name}}.html",
+            category="{name}",
+            subcategory="tables",
+            caption="../report/table.rst",
+            labels={"table": "{name}"},
+        ),
+    log:
+        "logs/analysis/render_table/{name}.log",
+    benchmark:
+        "benchmarks/analysis/render_table/{name}.tsv"
+    wildcard_constraints:
+        name=r"[A-Za-z0-9_]+",
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        max_rows=500,
+        code=code_hash("render_table.py"),
+    script:
+        "../scripts/render_table.py"

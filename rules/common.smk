@@ -13,7 +13,9 @@ from ftlab import codehash, configcheck  # noqa: E402
 SCHEMA = str(Path(workflow.basedir) / "resources" / "config.schema.yaml")
 
 # One clear line per problem, naming the key path, before any job runs (no traceback).
-_problems = configcheck.schema_errors(config, SCHEMA)
+# Task presets are merged first, so the schema's defaults fill in around their values.
+_problems = configcheck.expand_presets(config)
+_problems = _problems or configcheck.schema_errors(config, SCHEMA)
 if not _problems:
     validate(config, schema=SCHEMA)  # fills in the schema's defaults
     try:
@@ -146,3 +148,30 @@ TARGET_FUNCTIONS = [foundation_targets]
 
 def all_targets():
     return [t for fn in TARGET_FUNCTIONS for t in fn()]
+
+
+# Analysis (rules/analysis.smk): the audit, the lab database and the report tables.
+
+
+def study_targets(wildcards=None):
+    """Every final artifact the other stages request (all targets but this file's own)."""
+    return [t for fn in TARGET_FUNCTIONS if fn is not analysis_targets for t in fn()]
+
+
+def summary_tables():
+    """Names of the studies' summary tables (results/analysis/{name}.parquet) among the targets."""
+    prefix, suffix = f"{RESULTS}/analysis/", ".parquet"
+    return sorted(
+        t[len(prefix) : -len(suffix)]
+        for t in study_targets()
+        if t.startswith(prefix) and t.endswith(suffix) and "/" not in t[len(prefix) :]
+    )
+
+
+def analysis_targets():
+    names = ["audit", *summary_tables()]
+    tables_ = [f"{RESULTS}/report/tables/{n}.html" for n in names]
+    return [f"{RESULTS}/analysis/lab.duckdb", *tables_]
+
+
+TARGET_FUNCTIONS.append(analysis_targets)

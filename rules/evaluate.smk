@@ -1,3 +1,9 @@
+def evaluate_settings(wildcards):
+    """The evaluation settings a job uses (not the model/task target lists, which would rerun all)."""
+    settings = eval_settings(wildcards)
+    return {k: v for k, v in settings.items() if k not in ("models", "tasks")}
+
+
 rule evaluate:
     """A base model or a fine-tuned run on a task's test split: direct and CoT, per example."""
     input:
@@ -17,7 +23,7 @@ rule evaluate:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=eval_settings,
+        settings=evaluate_settings,
         code=code_hash("evaluate.py"),
     script:
         "../scripts/evaluate.py"

@@ -1,1 +1,46 @@
-# rules for the finetune stage (filled in by its issue)
+# The finetune stage, shared by every study: a study's student fine-tuned on one of its trainsets
+# (results/trainsets/{study}/{variant}/{task}.parquet), one run directory per seed. Studies request
+# runs (through their eval targets); this file adds no targets.
+
+
+def finetune_base_model(wildcards):
+    return model_dir(config["studies"][wildcards.study]["student"])
+
+
+def finetune_settings(wildcards):
+    """The `finetune:` defaults with the study's own `finetune:` override merged on top."""
+    override = config["studies"][wildcards.study].get("finetune") or {}
+    settings = dict(config["finetune"])
+    for key, value in override.items():
+        if isinstance(value, dict):
+            value = {**settings.get(key, {}), **value}
+        settings[key] = value
+    return settings
+
+
+rule finetune:
+    """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full or LoRA)."""
+    input:
+        trainset=f"{RESULTS}/trainsets/{{study}}/{{variant}}/{{task}}.parquet",
+        model=finetune_base_model,
+    output:
+        directory(f"{RESULTS}/runs/{{study}}/{{variant}}/{{task}}/seed{{seed}}"),
+    log:
+        "logs/finetune/{study}/{variant}/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/finetune/{study}/{variant}/{task}/seed{seed}.tsv"
+    wildcard_constraints:
+        study=r"[A-Za-z0-9_]+",
+        variant=r"[A-Za-z0-9_]+",
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        settings=finetune_settings,
+        code=code_hash("finetune.py"),
+    script:
+        "../scripts/finetune.py"

@@ -14,8 +14,13 @@ with logs.to(snakemake.log[0]):
         threads=snakemake.threads,
     )
     provenance.write_json(
-        provenance.collect(snakemake.rule, dict(snakemake.input.items()),
-                           dict(snakemake.params.items()), seed=spec["seed"], device=device,
-                           started=started),
+        provenance.collect(
+            snakemake.rule,
+            dict(snakemake.input.items()),
+            dict(snakemake.params.items()),
+            seed=spec["seed"],
+            device=device,
+            started=started,
+        ),
         snakemake.output[0],
     )

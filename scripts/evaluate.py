@@ -11,6 +11,11 @@ with logs.to(snakemake.log[0]):
         settings=snakemake.params.settings,
         threads=snakemake.threads,
     )
-    prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
-                              dict(snakemake.params.items()), device=device, started=started)
+    prov = provenance.collect(
+        snakemake.rule,
+        dict(snakemake.input.items()),
+        dict(snakemake.params.items()),
+        device=device,
+        started=started,
+    )
     tables.write(result, snakemake.output[0], "eval", prov)

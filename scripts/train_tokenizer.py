@@ -7,7 +7,11 @@ with logs.to(snakemake.log[0]):
     frames = [tables.read(p, "tasks") for p in snakemake.input.tables]
     tokenizer.train(frames, snakemake.output[0], vocab_size=snakemake.params.spec["vocab_size"])
     provenance.write_json(
-        provenance.collect(snakemake.rule, dict(snakemake.input.items()),
-                           dict(snakemake.params.items()), started=started),
+        provenance.collect(
+            snakemake.rule,
+            dict(snakemake.input.items()),
+            dict(snakemake.params.items()),
+            started=started,
+        ),
         snakemake.output[0],
     )

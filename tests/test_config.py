@@ -6,21 +6,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
-
 from ftlab import configcheck
+from snakemake.utils import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "resources" / "config.schema.yaml"
 BAD = sorted((ROOT / "tests" / "configs" / "bad").glob("*.yaml"))
-GOOD = [ROOT / "config.yaml", *sorted((ROOT / "tests" / "configs").glob("*.yaml")),
-        *sorted((ROOT / "config").glob("*.yaml"))]
+GOOD = [
+    ROOT / "config.yaml",
+    *sorted((ROOT / "tests" / "configs").glob("*.yaml")),
+    *sorted((ROOT / "config").glob("*.yaml")),
+]
 
 
 def problems(path):
-    """What common.smk does: schema errors, else Snakemake's validate (defaults), then names."""
+    """What common.smk does: presets, schema errors, else Snakemake's validate (defaults), then names."""
     config = yaml.safe_load(path.read_text())
-    found = configcheck.schema_errors(config, SCHEMA)
+    found = configcheck.expand_presets(config) or configcheck.schema_errors(config, SCHEMA)
     if found:
         return found
     validate(config, schema=str(SCHEMA))
@@ -52,9 +54,22 @@ def test_shipped_configs_are_valid(path):
 def test_snakemake_reports_bad_config_without_traceback(tmp_path):
     bad = ROOT / "tests" / "configs" / "bad" / "unknown_task.yaml"
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
-         "-n", "--configfile", str(bad)],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "-n",
+            "--configfile",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr

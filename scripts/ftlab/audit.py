@@ -25,7 +25,9 @@ from . import provenance, tables
 
 LEDGER = "analysis/provenance.parquet"  # relative to results/
 REPORT = "analysis/audit.parquet"
-OWN_OUTPUTS = (LEDGER, REPORT)  # rewritten by every audit, so never audited themselves
+# Rewritten by every audit, or made after it (lab, report pages), so not audited themselves.
+OWN_OUTPUTS = (LEDGER, REPORT, "analysis/lab.duckdb", "analysis/lab.duckdb.wal")
+NOT_ARTIFACTS = ("cache", "report")  # dirs under results/: the rationale cache, report pages
 MODEL_MARKERS = ("config.json", "tokenizer.json", "model.safetensors")
 
 
@@ -34,6 +36,7 @@ class Artifact:
     path: str  # relative to the working directory, posix ("results/eval/student/chain_sum.parquet")
     provenance: dict | None = None
     problem: tuple[str, str] | None = None  # (kind, message) when its provenance cannot be read
+    tracked: bool = True  # False: a plain file (a plot) that records nothing; only hashed
 
 
 @dataclass
@@ -71,15 +74,17 @@ def find_artifacts(results_dir: str | os.PathLike) -> list[Artifact]:
     """Every artifact under results/: directories holding provenance.json, and Parquet files.
 
     Parquet files inside a directory artifact (a model's train_log) belong to it; a directory
-    that looks like a model but has no provenance.json is reported, not skipped.
+    that looks like a model but has no provenance.json is reported, not skipped. Other files
+    (plots) carry no provenance but are hashed into the ledger, so an edit to them is caught too.
     """
     results = Path(results_dir)
     root = results.parent
     own = {(results / p).resolve() for p in OWN_OUTPUTS}
     found = []
     for dirpath, dirnames, filenames in os.walk(results):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         here = Path(dirpath)
+        skip = NOT_ARTIFACTS if here == results else ()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in skip)
         rel = here.relative_to(root).as_posix()
         if provenance.PROVENANCE_FILE in filenames:
             dirnames[:] = []
@@ -95,9 +100,12 @@ def find_artifacts(results_dir: str | os.PathLike) -> list[Artifact]:
             continue
         for name in sorted(filenames):
             path = here / name
-            if not name.endswith(".parquet") or name.startswith(".") or path.resolve() in own:
+            if name.startswith(".") or path.resolve() in own:
                 continue
             relf = path.relative_to(root).as_posix()
+            if not name.endswith(".parquet"):
+                found.append(Artifact(relf, tracked=False))
+                continue
             try:
                 record = tables.provenance(path)
             except Exception as e:  # a corrupted footer: pyarrow raises several types
@@ -187,9 +195,12 @@ def run(results_dir: str | os.PathLike = "results", progress: bool = False) -> A
     findings, edges, hashes = [], [], {}
     it = arts
     if progress:
-        from tqdm import tqdm
+        try:
+            from tqdm import tqdm
 
-        it = tqdm(arts, desc="audit", unit="artifact")
+            it = tqdm(arts, desc="audit", unit="artifact")
+        except ImportError:  # the analysis conda env has no tqdm
+            pass
     for art in it:
         if art.problem:
             findings.append(_finding(art.problem[0], art.path, None, None, None, art.problem[1]))
@@ -212,3 +223,11 @@ def run(results_dir: str | os.PathLike = "results", progress: bool = False) -> A
         edges=pd.DataFrame(edges, columns=tables.schema("provenance").names),
         hashes=hashes,
     )
+
+
+def write(result: AuditResult, report_path, ledger_path, record: dict) -> None:
+    """Write the findings and the ledger; the ledger records every artifact's sha256 as an input,
+    which is what lets the next audit catch an edit to an artifact nothing else consumes."""
+    record = {**record, "inputs": dict(sorted(result.hashes.items()))}
+    tables.write(result.report(), report_path, "audit", record)
+    tables.write(result.edges, ledger_path, "provenance", record)

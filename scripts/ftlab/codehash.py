@@ -29,7 +29,9 @@ def _imported_modules(source: str, current: str | None) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             if node.level == 0 and mod == PACKAGE or (node.level == 1 and not mod):
-                found.update(alias.name for alias in node.names)  # from ftlab import x / from . import x
+                found.update(
+                    alias.name for alias in node.names
+                )  # from ftlab import x / from . import x
             elif node.level == 0 and mod.startswith(PACKAGE + "."):
                 found.add(mod.split(".")[1])
             elif node.level == 1 and current is not None:

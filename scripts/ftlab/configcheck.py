@@ -10,6 +10,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from ftlab import presets
+
 
 class ConfigError(ValueError):
     pass
@@ -26,6 +28,22 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         lines.append(f"{where}: {err.message}")
     return lines
+
+
+def expand_presets(config: dict) -> list[str]:
+    """Replace every `tasks.<name>` that names a `preset` by the merged entry (in place).
+
+    Runs before schema validation, so the schema's defaults fill in around the preset's values
+    instead of hiding them. Returns one line per unknown preset.
+    """
+    problems = []
+    for name, spec in (config.get("tasks") or {}).items():
+        if isinstance(spec, dict) and spec.get("preset"):
+            try:
+                config["tasks"][name] = presets.apply(name, spec)
+            except ValueError as e:
+                problems.append(str(e))
+    return problems
 
 
 def _names(config: dict, section: str) -> set[str]:
@@ -49,9 +67,16 @@ def check(config: dict) -> None:
     for name, spec in config["models"].items():
         pre = spec.get("pretrain") or {}
         _refs(pre.get("tasks"), tasks, f"models.{name}.pretrain.tasks", "task")
-        _refs(pre.get("question_only_tasks"), tasks, f"models.{name}.pretrain.question_only_tasks", "task")
+        _refs(
+            pre.get("question_only_tasks"),
+            tasks,
+            f"models.{name}.pretrain.question_only_tasks",
+            "task",
+        )
         if spec["source"] == "embedded" and not pre.get("tasks"):
-            raise ConfigError(f"models.{name}.pretrain.tasks: an embedded model needs at least one task")
+            raise ConfigError(
+                f"models.{name}.pretrain.tasks: an embedded model needs at least one task"
+            )
         arch = spec.get("architecture") or {}
         if arch and arch["hidden_size"] % arch["num_heads"]:
             raise ConfigError(
@@ -64,3 +89,28 @@ def check(config: dict) -> None:
     ev = config.get("evaluation", {})
     _refs(ev.get("models"), models, "evaluation.models", "model")
     _refs(ev.get("tasks"), tasks, "evaluation.tasks", "task")
+    _check_distillation(config.get("studies", {}).get("distillation"), tasks, models)
+
+
+def _check_distillation(study: dict | None, tasks: set[str], models: set[str]) -> None:
+    if not study:
+        return
+    _ref(study["teacher"], models, "studies.distillation.teacher", "model")
+    _ref(study["student"], models, "studies.distillation.student", "model")
+    _refs(study["tasks"], tasks, "studies.distillation.tasks", "task")
+    for variant in study.get("eval_modes") or {}:
+        if variant not in _DISTILLATION_VARIANTS:
+            raise ConfigError(
+                f"studies.distillation.eval_modes.{variant}: not a distillation variant "
+                f"(known: {list(_DISTILLATION_VARIANTS)})"
+            )
+
+
+_DISTILLATION_VARIANTS = (
+    "label_only",
+    "cot_before",
+    "cot_after",
+    "cot_after_shuffled",
+    "cot_after_key_tokens",
+    "cot_after_random_tokens",
+)

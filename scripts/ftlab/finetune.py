@@ -26,10 +26,11 @@ from pathlib import Path
 import datasets
 import pandas as pd
 import torch
-from transformers import TrainerCallback
+from tqdm.auto import tqdm
+from transformers import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from . import models, tables
+from . import models, provenance, tables
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 @dataclass(frozen=True)
 class LoraSettings:
     r: int = 8
-    alpha: int = 16
+    alpha: float = 16
     dropout: float = 0.0
     target_modules: tuple[str, ...] = LLAMA_LINEAR
 
@@ -84,14 +85,6 @@ class Settings:
         return settings
 
 
-def merge(base: dict, override: dict | None) -> dict:
-    """A study's `finetune:` override on top of the defaults (nested dicts merged one level)."""
-    out = dict(base)
-    for key, value in (override or {}).items():
-        out[key] = {**out[key], **value} if isinstance(value, dict) and key in out else value
-    return out
-
-
 class RightPadCollator:
     """Right-pad input_ids/labels; no attention mask, so SDPA runs its `is_causal` kernel.
 
@@ -110,23 +103,41 @@ class RightPadCollator:
             n = len(e["input_ids"])
             ids[i, :n] = torch.tensor(e["input_ids"])
             labels[i, :n] = torch.tensor(e["labels"])
-        # position_ids (plain 0..n-1 per row) also tell TRL's token counter the batch is unmasked
+        # TRL's compute_loss wants an attention_mask or position_ids; plain 0..n-1 rows are exact
         positions = torch.arange(width).expand(len(examples), width)
         real = sum(len(e["input_ids"]) for e in examples)
-        return {"input_ids": ids, "labels": labels, "position_ids": positions, "num_real_tokens": real}
+        return {
+            "input_ids": ids,
+            "labels": labels,
+            "position_ids": positions,
+            "num_real_tokens": real,
+        }
 
 
 class TrainLog(TrainerCallback):
-    """One train_log row per optimiser step, and a progress line in the job log every `every`."""
+    """One train_log row per optimiser step; a tqdm bar, and a line in the job log every `every`.
+
+    `tokens` counts the real (non-pad) tokens of the step, prompt and completion.
+
+    Replaces the Trainer's own progress output, which prints every step's log dict.
+    """
 
     def __init__(self, every: int):
         self.every = max(1, every)
         self.rows: list[dict] = []
         self.tokens = 0
         self.clock = time.perf_counter()
+        self.bar = None
 
     def count(self, n: int) -> None:
         self.tokens += n
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.bar = tqdm(total=state.max_steps, desc="finetune", unit="step")
+        self.tokens, self.clock = 0, time.perf_counter()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.bar.close()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "loss" not in logs:
@@ -143,9 +154,10 @@ class TrainLog(TrainerCallback):
         }
         self.rows.append(row)
         self.tokens, self.clock = 0, now
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{row['loss']:.4f}", refresh=False)
         if state.global_step % self.every == 0 or state.global_step == state.max_steps:
-            done = pd.DataFrame(self.rows)
-            rate = done.tokens.sum() / done.seconds.sum()
+            rate = sum(r["tokens"] for r in self.rows) / sum(r["seconds"] for r in self.rows)
             log.info(
                 "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s",
                 state.global_step, state.max_steps, row["loss"], row["lr"], rate,
@@ -167,7 +179,7 @@ class _Trainer(SFTTrainer):
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
-def sft_config(settings: Settings, seed: int, threads: int, device: str, out: Path) -> SFTConfig:
+def sft_config(settings: Settings, seed: int, device: str, out: Path) -> SFTConfig:
     """The SFTConfig of a run: TRL's prompt-completion SFT with CPU-friendly settings."""
     return SFTConfig(
         output_dir=str(out),
@@ -188,9 +200,8 @@ def sft_config(settings: Settings, seed: int, threads: int, device: str, out: Pa
         completion_only_loss=True,
         packing=False,
         padding_free=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,  # TRL turns it on by default: ~30% slower on CPU
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
-        remove_unused_columns=False,
         dataloader_num_workers=0,
         dataset_num_proc=None,
         eval_strategy="no",
@@ -198,7 +209,7 @@ def sft_config(settings: Settings, seed: int, threads: int, device: str, out: Pa
         logging_strategy="steps",
         logging_steps=1,
         report_to="none",
-        disable_tqdm=False,
+        disable_tqdm=True,  # TrainLog shows progress
     )
 
 
@@ -224,14 +235,14 @@ def read_trainset(trainset: str | os.PathLike | pd.DataFrame) -> datasets.Datase
     return datasets.Dataset.from_pandas(frame[["prompt", "completion"]], preserve_index=False)
 
 
-def train(
+def trainer(
     model, tokenizer, data: datasets.Dataset, settings: Settings, seed: int, device: str, work: Path
-):
-    """Fine-tune `model` in place (LoRA: wrapped by PEFT); returns (trainer, train log)."""
+) -> _Trainer:
+    """The SFTTrainer of a run (LoRA: it wraps `model` with PEFT); checkpoints would go to `work`."""
     train_log = TrainLog(settings.log_every)
-    trainer = _Trainer(
+    sft = _Trainer(
         model=model,
-        args=sft_config(settings, seed, torch.get_num_threads(), device, work),
+        args=sft_config(settings, seed, device, work),
         train_dataset=data,
         processing_class=tokenizer,
         data_collator=RightPadCollator(tokenizer.pad_token_id),
@@ -239,8 +250,15 @@ def train(
         callbacks=[train_log],
         train_log=train_log,
     )
-    trainer.train()
-    return trainer, train_log.frame()
+    sft.remove_callback(PrinterCallback)  # it prints every step's log dict; TrainLog reports
+    return sft
+
+
+def train(model, tokenizer, data, settings: Settings, seed: int, device: str, work: Path):
+    """Fine-tune `model` (in place; LoRA: wrapped); returns (trainer, train_log frame)."""
+    sft = trainer(model, tokenizer, data, settings, seed, device, work)
+    sft.train()
+    return sft, sft.train_log.frame()
 
 
 def save(trainer, tokenizer, settings: Settings, out: Path) -> None:
@@ -260,9 +278,13 @@ def run(
     settings: dict | Settings,
     seed: int,
     threads: int,
-    provenance: dict | None = None,
+    record: dict | None = None,
 ) -> str:
-    """Fine-tune `base_model` on `trainset` into `out_dir`; returns the device used."""
+    """Fine-tune `base_model` on `trainset` into `out_dir`; returns the device used.
+
+    `record` (from `provenance.collect`) goes, with the device and finish time, into the train
+    log's metadata and `provenance.json`.
+    """
     if not isinstance(settings, Settings):
         settings = Settings.from_config(settings)
     models.set_threads(threads)
@@ -273,15 +295,29 @@ def run(
         model = model.float()  # fp32 master weights; bf16 is autocast
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed run of this output
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run is an ordinary directory
+    log.info(
+        "fine-tuning %s (%s, %s) on %s: %d examples, seed %d",
+        base_model, settings.method, device, trainset, len(data), seed,
+    )  # fmt: skip
     try:
-        trainer, train_log = train(model, tokenizer, data, settings, seed, device, tmp / "_trainer")
+        sft, train_log = train(model, tokenizer, data, settings, seed, device, tmp / "_trainer")
         shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-        save(trainer, tokenizer, settings, tmp)
-        tables.write(train_log, tmp / TRAIN_LOG, "train_log", provenance)
+        save(sft, tokenizer, settings, tmp)
+        record = {**(record or {}), "device": device, "finished": provenance.now()}
+        tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
+        provenance.write_json(record, tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
+        log.info(
+            "saved %s (%d steps, final loss %.4f)", out, len(train_log), train_log.loss.iloc[-1]
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return device

@@ -2,9 +2,10 @@
 
 Prompts are sorted by token length and decoded in batches with left padding, attention masks,
 explicit position ids and the KV cache, in a hand-written loop over `past_key_values`. The loop
-(rather than `model.generate`) gives us three things we need: per-sequence stopping at EOS or at
-a newline, sampling from a seeded `torch.Generator`, and dropping finished rows from the batch so
-long CoT batches do not keep paying for rows that are done (bench/generate.py measures it).
+(rather than `model.generate`) gives us what we need: per-sequence stopping at EOS or at a
+newline, sampling from a seeded `torch.Generator`, dropping finished rows from the batch so long
+CoT batches do not keep paying for rows that are done, and a KV cache that grows in place instead
+of being copied every step (bench/generate.py measures both).
 
 Greedy decoding is exact: batched outputs equal per-example greedy outputs (tests check this in
 fp32 against `model.generate`). Results come back in input order.
@@ -13,10 +14,12 @@ fp32 against `model.generate`). Results come back in input order.
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,50 @@ def _newline_ids_cached(name: str, size: int, tokenizer) -> frozenset[int]:
     return frozenset(i for i, t in enumerate(texts) if "\n" in t)
 
 
+class _GrowingLayer(DynamicLayer):
+    """A KV cache layer with spare room: a new token is written in place, not concatenated.
+
+    transformers' DynamicLayer copies the whole cache every step (torch.cat), which costs as much
+    as the model itself on long CoT generations; this one doubles its buffers when full.
+    """
+
+    _k: torch.Tensor | None = None
+    _v: torch.Tensor | None = None
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        used = self.get_seq_length()
+        need = used + key_states.shape[-2]
+        if self._k is None or need > self._k.shape[-2]:
+            shape = (*key_states.shape[:-2], max(2 * need, 64), key_states.shape[-1])
+            k, v = key_states.new_empty(shape), value_states.new_empty(shape)
+            if used:
+                k[..., :used, :], v[..., :used, :] = self.keys, self.values
+            self._k, self._v = k, v
+        self._k[..., used:need, :] = key_states
+        self._v[..., used:need, :] = value_states
+        self.keys, self.values = self._k[..., :need, :], self._v[..., :need, :]
+        return self.keys, self.values
+
+    def reset(self) -> None:
+        self._k = self._v = None
+        super().reset()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self._k is not None:
+            used = self.get_seq_length()
+            self._k, self._v = self._k[indices], self._v[indices]
+            self.keys, self.values = self._k[..., :used, :], self._v[..., :used, :]
+
+
+def _new_cache(model):
+    """The model's own dynamic cache, its plain (full-attention) layers swapped for growing ones."""
+    cache = DynamicCache(config=model.config)
+    cache.layers = [_GrowingLayer() if type(x) is DynamicLayer else x for x in cache.layers]
+    return cache
+
+
 def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -55,6 +102,13 @@ def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor,
         ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
         mask[i, width - len(r) :] = 1
     return ids.to(device), mask.to(device)
+
+
+def _last_logits_only(model) -> dict:
+    """`logits_to_keep=1` where the model takes it: no full-vocabulary logits for the prompt."""
+    params = inspect.signature(model.forward).parameters
+    takes = "logits_to_keep" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {"logits_to_keep": 1} if takes else {}
 
 
 def _next_tokens(logits, do_sample, temperature, generator):
@@ -73,7 +127,7 @@ def _decode_batch(model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temp
     out: list[list[int]] = [[] for _ in rows]
     finished = [False] * len(rows)
     live = torch.arange(len(rows), device=device)  # batch rows still decoding -> original rows
-    past = None
+    past, last_only = _new_cache(model), _last_logits_only(model)
     for _ in range(max_new_tokens):
         result = model(
             input_ids=ids,
@@ -81,17 +135,18 @@ def _decode_batch(model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temp
             position_ids=positions,
             past_key_values=past,
             use_cache=True,
-            logits_to_keep=1,
+            **last_only,
         )
         past = result.past_key_values
         tokens = _next_tokens(result.logits[:, -1, :], do_sample, temperature, generator)
         done = torch.isin(tokens, stop)
-        for row, tok, d in zip(live.tolist(), tokens.tolist(), done.tolist(), strict=True):
+        done_rows = done.tolist()  # the one host sync per step
+        for row, tok, d in zip(live.tolist(), tokens.tolist(), done_rows, strict=True):
             out[row].append(tok)
             finished[row] = d
-        if done.all():
+        if all(done_rows):
             break
-        if done.any():  # drop finished rows from the batch and the cache
+        if any(done_rows):  # drop finished rows from the batch and the cache
             keep = (~done).nonzero().squeeze(-1)
             past.batch_select_indices(keep)
             live, tokens, mask, positions = live[keep], tokens[keep], mask[keep], positions[keep]
@@ -126,7 +181,9 @@ def greedy(
     batch size give the same samples. Greedy decoding ignores `seed` and `temperature`.
     """
     if max_new_tokens < 1 or batch_size < 1:
-        raise ValueError(f"max_new_tokens ({max_new_tokens}) and batch_size ({batch_size}) must be >= 1")
+        raise ValueError(
+            f"max_new_tokens ({max_new_tokens}) and batch_size ({batch_size}) must be >= 1"
+        )
     if do_sample and (seed is None or temperature <= 0):
         raise ValueError(f"sampling needs a seed and temperature > 0 (got {seed=}, {temperature=})")
     if not prompts:

@@ -13,13 +13,14 @@ import random
 import re
 
 NUMBER = r"-?\d+(?:\.\d+)?"
-_NUMBER = re.compile(rf"(?<![\w.]){NUMBER}(?![\w.]*\d)")
+_NUMBER = re.compile(rf"(?<![\w.]){NUMBER}(?!\w)")
 _OP_WORDS = {"+": "adding", "-": "subtracting", "*": "multiplying by", "x": "multiplying by",
              "×": "multiplying by", "/": "dividing by"}  # fmt: skip
 _OP = r"[-+*/x×]"
 # "a op b (op c ...) = c", the shape of an arithmetic step
 _EQUATION = re.compile(rf"(?P<lhs>{NUMBER}(?:\s*{_OP}\s*{NUMBER})+)\s*=\s*(?P<rhs>{NUMBER})")
-_TERM = re.compile(rf"\s*(?P<op>{_OP})?\s*(?P<num>{NUMBER})")
+_FIRST = re.compile(NUMBER)
+_TERM = re.compile(rf"\s*(?P<op>{_OP})\s*(?P<num>{NUMBER})")
 # connective words -> synonyms (whole words, case kept for the first letter)
 SYNONYMS = {
     "so": "thus",
@@ -31,9 +32,6 @@ SYNONYMS = {
     "finally": "lastly",
     "gives": "yields",
     "makes": "yields",
-    "each": "every",
-    "has": "have",
-    "have": "own",
 }
 _SYNONYM = re.compile(r"\b(" + "|".join(SYNONYMS) + r")\b", re.IGNORECASE)
 
@@ -85,8 +83,8 @@ def corrupt_step(step: str, rng: random.Random) -> str:
 
 
 def _paraphrase_equation(m: re.Match) -> str:
-    terms = [(t["op"], t["num"]) for t in _TERM.finditer(m["lhs"])]
-    first, rest = terms[0][1], terms[1:]
+    first = _FIRST.match(m["lhs"])[0]
+    rest = [(t["op"], t["num"]) for t in _TERM.finditer(m["lhs"], len(first))]
     result = m["rhs"]
     if len(rest) == 1:
         op, num = rest[0]
@@ -138,7 +136,9 @@ def filler(tokenizer, n_tokens: int, unit: str = " ...") -> str:
         if unit.strip() == "":
             raise ValueError(f"filler unit {unit!r} must contain a visible character")
     for pad in (".", " .", "..."):
-        while token_length(tokenizer, text) < n_tokens:
+        for _ in range(4 * n_tokens):  # merges may swallow a dot; the count still only grows
+            if token_length(tokenizer, text) >= n_tokens:
+                break
             longer = text + pad
             if token_length(tokenizer, longer) > n_tokens:
                 break

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from . import pretrain, provenance, tables
+from . import hub, pretrain, provenance, tables
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def set_threads(n: int) -> None:
     n = max(1, int(n))
     torch.set_num_threads(n)
     try:
-        torch.set_interop_threads(n)
+        torch.set_num_interop_threads(n)
     except RuntimeError:
         pass  # already set, or parallel work has started in this process
 
@@ -124,8 +124,13 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama_config(arch, tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("models.%s: %d parameters, corpus %d texts / %d tokens", name, n_params,
-             len(texts), len(stream))
+    log.info(
+        "models.%s: %d parameters, corpus %d texts / %d tokens",
+        name,
+        n_params,
+        len(texts),
+        len(stream),
+    )
     device = pick_device()
     train_log = pretrain.train(model, stream, settings, seed, device=device)
     record = provenance.collect(
@@ -144,11 +149,16 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
 
 
 def build_external(name: str, spec: dict, out_dir: str | os.PathLike) -> str:
-    """hf / gguf (later openai): resolve and record an existing model. Filled in separately."""
-    raise NotImplementedError(
-        f"models.{name}: source {spec['source']!r} is not supported by build_model yet "
-        "(only 'embedded'); resolving hub/GGUF models is being added in models.build_external"
-    )
+    """hf / gguf / openai: resolve an existing model into a model directory (hub.py)."""
+    with _atomic_dir(out_dir) as tmp:
+        if spec["source"] == "openai":
+            from . import openai_teacher  # only teachers behind a server need it
+
+            openai_teacher.write_pointer(spec, tmp)
+        else:
+            hub.resolve(spec, tmp)
+    log.info("models.%s: %s model recorded in %s", name, spec["source"], out_dir)
+    return "cpu"
 
 
 class _atomic_dir:
@@ -179,6 +189,9 @@ def load(model_dir: str | os.PathLike, device: str | None = None):
     bf16 weights on CUDA, float32 on CPU. Padding side is the generator's business.
     """
     device = device or pick_device()
+    if hub.is_pointer(model_dir):
+        model, tokenizer = hub.load_pointer(model_dir, device)
+        return model.to(device).eval(), tokenizer
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, use_safetensors=True, trust_remote_code=False, dtype=dtype

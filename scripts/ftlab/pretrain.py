@@ -146,7 +146,9 @@ def train(
         lr = lr_at(step, settings)
         for group in opt.param_groups:
             group["lr"] = lr
-        ix = torch.randint(len(stream) - settings.seq_len - 1, (settings.batch_size,), generator=gen)
+        ix = torch.randint(
+            len(stream) - settings.seq_len - 1, (settings.batch_size,), generator=gen
+        )
         batch = stream[ix[:, None] + offsets].to(device)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=settings.bf16):
             loss = model(input_ids=batch, labels=batch).loss

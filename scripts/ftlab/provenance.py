@@ -57,9 +57,16 @@ def sha256_path(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+WORKFLOW_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout holding scripts/ftlab
+
+
 @functools.cache
-def code_version(root: str = ".") -> dict:
-    """git commit and dirty flag of the workflow checkout (None outside a git checkout)."""
+def code_version(root: str = WORKFLOW_ROOT) -> dict:
+    """git commit and dirty flag of the workflow checkout (None outside a git checkout).
+
+    The checkout is the one ftlab's code was loaded from, not the working directory: with
+    `snakemake -d elsewhere` the results live outside the checkout.
+    """
 
     def git(*args):
         return subprocess.run(
@@ -93,11 +100,11 @@ def collect(
     seed: int | None = None,
     device: str = "cpu",
     started: str | None = None,
-    code_root: str = ".",
+    code_root: str = WORKFLOW_ROOT,
 ) -> dict:
     """The provenance record for one job. `inputs` maps input names to paths (or lists)."""
     hashes = {}
-    for name, paths in inputs.items():
+    for paths in inputs.values():
         for p in [paths] if isinstance(paths, str | os.PathLike) else paths:
             hashes[str(p)] = sha256_path(p)
     return {

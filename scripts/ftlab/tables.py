@@ -109,11 +109,27 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("run", _str),
             ("test", _str),
             ("level", pa.float64()),
+            ("condition", _str),  # truncated|full|mistake|paraphrased|no_cot|filler|real_cot|none
+            ("cot", _str),  # the (edited) CoT the answer was read after
             ("answer", _str),
             ("full_cot_answer", _str),
             ("same_as_full", pa.bool_()),
             ("correct", pa.bool_()),
             ("reason", _str),
+        ]
+    ),
+    # per model (or study/variant) x task x test x metric, with a bootstrap CI (summarize_faithfulness)
+    "faithfulness_summary": pa.schema(
+        [
+            ("group", _str),
+            ("stage", _str),
+            ("task", _str),
+            ("test", _str),
+            ("metric", _str),
+            ("value", pa.float64()),
+            ("ci_low", pa.float64()),
+            ("ci_high", pa.float64()),
+            ("n", pa.int64()),
         ]
     ),
     # one row per training target, perplexity under the model before fine-tuning
@@ -158,6 +174,20 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("message", _str),
         ]
     ),
+    # one row per task x variant x eval mode: accuracy over seeds (summarize_distillation)
+    "distillation": pa.schema(
+        [
+            ("task", _str),
+            ("variant", _str),
+            ("mode", _str),
+            ("seeds", pa.int64()),
+            ("examples", pa.int64()),
+            ("accuracy", pa.float64()),
+            ("ci_low", pa.float64()),
+            ("ci_high", pa.float64()),
+            ("seed_accuracies", pa.list_(pa.float64())),
+        ]
+    ),
 }
 
 
@@ -191,6 +221,7 @@ def atomic_path(path: str | os.PathLike) -> tuple[Path, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are for the whole group to read
     return path, Path(tmp)
 
 

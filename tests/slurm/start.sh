@@ -4,7 +4,8 @@
 # Debian 12, run as root, no systemd needed: installs the packages if missing, writes
 # /etc/slurm/slurm.conf (the only place every SLURM client finds it: the executor's job step does
 # not pass SLURM_CONF on) and starts the daemons with pid files that tests/slurm/stop.sh kills.
-# The node has a fake GPU (gres gpu:1 backed by /dev/null) so GPU requests are really scheduled.
+# The node has two fake GPUs (gres backed by /dev/null and /dev/zero) so GPU requests are really
+# scheduled, two at a time like the two jobs a 2-core machine runs at once.
 # No slurmdbd: job status comes from `squeue`, which keeps finished jobs for MinJobAge seconds.
 #
 #   bash tests/slurm/start.sh        # state, logs and pid files under $FTLAB_SLURM_DIR
@@ -54,23 +55,36 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
 ReturnToService=2
-# Finished jobs stay visible to squeue/scontrol this long (the executor polls squeue).
-MinJobAge=900
+# Finished jobs stay visible to squeue/scontrol this long (the executor polls squeue, the test
+# counts a whole run's jobs with scontrol).
+MinJobAge=3600
 GresTypes=gpu
-${node} NodeAddr=127.0.0.1 Gres=gpu:1 State=UNKNOWN
+${node} NodeAddr=127.0.0.1 Gres=gpu:2 State=UNKNOWN
 PartitionName=main Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
 cat >/etc/slurm/gres.conf <<CONF
 AutoDetect=off
 Name=gpu File=/dev/null
+Name=gpu File=/dev/zero
 CONF
 
-if ! alive /run/munge/munged.pid; then
-    install -d -o munge -g munge -m 0755 /run/munge
-    runuser -u munge -- /usr/sbin/munged
-fi
-alive "$DIR/slurmctld.pid" || /usr/sbin/slurmctld -c
-alive "$DIR/slurmd.pid" || /usr/sbin/slurmd
+# Start each daemon unless it already runs; list what we started for stop.sh (and only that).
+start() {  # start PIDFILE COMMAND...
+    local pidfile="$1"
+    shift
+    alive "$pidfile" && return 0
+    if ! "$@" </dev/null >"$DIR/$(basename "$pidfile" .pid).out" 2>&1; then
+        echo "tests/slurm/start.sh: '$*' failed:" >&2
+        cat "$DIR/$(basename "$pidfile" .pid).out" >&2
+        exit 1
+    fi
+    for _ in $(seq 50); do alive "$pidfile" && break; sleep 0.1; done
+    echo "$pidfile" >>"$DIR/started"
+}
+install -d -o munge -g munge -m 0755 /run/munge
+start /run/munge/munged.pid runuser -u munge -- /usr/sbin/munged
+start "$DIR/slurmctld.pid" /usr/sbin/slurmctld -c
+start "$DIR/slurmd.pid" /usr/sbin/slurmd
 
 for _ in $(seq 60); do
     state="$(sinfo -h -n "$host" -o %T 2>/dev/null || true)"
@@ -83,4 +97,4 @@ if [[ "$state" != idle* && "$state" != mixed* && "$state" != allocated* ]]; then
     tail -n 20 "$DIR"/slurmctld.log "$DIR"/slurmd.log >&2 || true
     exit 1
 fi
-echo "SLURM up: node $host ($state), partition main, gres gpu:1; state in $DIR"
+echo "SLURM up: node $host ($state), partition main, gres gpu:2; state in $DIR"

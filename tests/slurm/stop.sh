@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Stop the daemons tests/slurm/start.sh started, each by its pid file (never by name).
+# Stop the daemons tests/slurm/start.sh started, each by its pid file (never by name), newest
+# first; daemons that were already running before it are left alone.
 set -uo pipefail
 
 DIR="${FTLAB_SLURM_DIR:-/tmp/ftlab-slurm}"
+[[ -s "$DIR/started" ]] || exit 0
 
-for pidfile in "$DIR/slurmd.pid" "$DIR/slurmctld.pid" /run/munge/munged.pid; do
+for pidfile in $(tac "$DIR/started"); do
     [[ -s "$pidfile" ]] || continue
     pid="$(cat "$pidfile")"
     kill -0 "$pid" 2>/dev/null || continue
@@ -13,4 +15,5 @@ for pidfile in "$DIR/slurmd.pid" "$DIR/slurmctld.pid" /run/munge/munged.pid; do
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
     echo "stopped $(basename "$pidfile" .pid) (pid $pid)"
 done
+rm -f "$DIR/started"
 exit 0

@@ -1,0 +1,59 @@
+"""The `ftlab` command: audit the artifacts of a run, query the lab database.
+
+ftlab audit [results_dir]        exit 1 and name the paths if any recorded input changed
+ftlab query "SELECT ..." [--db results/analysis/lab.duckdb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import duckdb
+import pandas as pd
+
+from . import audit, lab
+
+
+def _print(df: pd.DataFrame, max_rows: int) -> None:
+    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
+        print(df.to_string(index=False, max_rows=max_rows) if len(df.columns) else "(no rows)")
+
+
+def _audit(args) -> int:
+    result = audit.run(args.results_dir)
+    if result.ok:
+        print(result.report()["message"].iloc[0])
+        return 0
+    _print(result.findings[["kind", "artifact", "input", "message"]], args.max_rows)
+    print(f"{len(result.findings)} finding(s) in {args.results_dir}", file=sys.stderr)
+    return 1
+
+
+def _query(args) -> int:
+    _print(lab.query(args.sql, args.db), args.max_rows)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ftlab", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("audit", help="check every artifact's recorded input hashes")
+    p.add_argument("results_dir", nargs="?", default="results")
+    p.set_defaults(func=_audit)
+    p = sub.add_parser("query", help="run SQL against the lab database's views")
+    p.add_argument("sql")
+    p.add_argument("--db", default="results/analysis/lab.duckdb")
+    p.set_defaults(func=_query)
+    for p in sub.choices.values():
+        p.add_argument("--max-rows", type=int, default=200, help="rows printed at most")
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, duckdb.Error) as e:  # a message, not a traceback
+        print(f"ftlab {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

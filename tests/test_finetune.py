@@ -1,0 +1,174 @@
+"""finetune: loss goes down, loss on the completion only, LoRA saves, same seed same run, atomic."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from ftlab import finetune, models, prompts, tables, tokenizer
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+torch.set_num_threads(1)
+
+PAIRS = [(a, b) for a in range(2, 6) for b in range(3, 5)]  # 8 memorisable sums
+
+
+@pytest.fixture(scope="module")
+def tok():
+    questions = pd.DataFrame(
+        {
+            "example_id": [f"q{i}" for i in range(len(PAIRS))],
+            "task": "sums",
+            "split": "train",
+            "task_type": "numeric",
+            "question": [f"What is {a} plus {b}?" for a, b in PAIRS],
+            "choices": None,
+            "answer": [str(a + b) for a, b in PAIRS],
+            "gold_rationale": [f"{a} plus {b} makes {a + b}." for a, b in PAIRS],
+            "metadata": "{}",
+        }
+    )
+    return tokenizer.build([questions], vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def trainset():
+    return pd.DataFrame(
+        {
+            "example_id": [f"q{i}" for i in range(len(PAIRS))],
+            "task": "sums",
+            "study": "test",
+            "variant": "cot",
+            "prompt": [prompts.cot_prompt(f"What is {a} plus {b}?") for a, b in PAIRS],
+            "completion": [
+                prompts.cot_completion(f"{a} plus {b} makes {a + b}.", str(a + b)) for a, b in PAIRS
+            ],
+            "source": "gold",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory, tok):
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    out = tmp_path_factory.mktemp("base")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+SETTINGS = {"lr": 0.01, "max_steps": 30, "batch_size": 4, "warmup_ratio": 0.1, "log_every": 10}
+
+
+def run(trainset, base_model, out, seed=0, **overrides):
+    path = out.parent / f"{out.name}.parquet"
+    tables.write(trainset, path, "trainset")
+    return finetune.run(path, base_model, out, {**SETTINGS, **overrides}, seed=seed, threads=1)
+
+
+def test_loss_decreases_and_train_log_has_a_row_per_step(trainset, base_model, tmp_path):
+    assert run(trainset, base_model, tmp_path / "run") == "cpu"
+    log = tables.read(tmp_path / "run" / finetune.TRAIN_LOG, "train_log")
+    assert list(log.step) == list(range(1, 31))
+    assert log.loss.tail(5).mean() < 0.5 * log.loss.iloc[0]
+    assert (log.tokens > 0).all() and (log.tokens_per_s > 0).all()
+    assert log.lr.iloc[-1] < log.lr.max()  # cosine decay after warm-up
+    assert (tmp_path / "run" / "model.safetensors").exists()
+    assert (tmp_path / "run" / "tokenizer.json").exists()
+
+
+def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(base_model)
+    settings = finetune.Settings.from_config({"batch_size": 8, "max_steps": 1})
+    data = finetune.read_trainset(trainset)
+    sft = finetune.trainer(model, tok, data, settings, 0, "cpu", tmp_path / "work")
+    assert sft.accelerator.mixed_precision == "bf16"  # bf16 autocast on CPU too
+    assert not sft.args.activation_checkpointing
+    batch = next(iter(sft.get_train_dataloader()))
+    by_prompt = {
+        tuple(tok(p)["input_ids"]): tok(p + c)["input_ids"]
+        for p, c in zip(trainset.prompt, trainset.completion, strict=True)
+    }
+    assert batch["num_real_tokens"] == sum(len(v) + 1 for v in by_prompt.values())
+    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
+        prompt = next(p for p in by_prompt if tuple(ids[: len(p)]) == p)
+        full = by_prompt[prompt] + [tok.eos_token_id]
+        assert ids[: len(full)] == full
+        assert labels[: len(prompt)] == [-100] * len(prompt)  # no loss on the prompt
+        assert labels[len(prompt) : len(full)] == full[len(prompt) :]  # completion + EOS
+        assert set(labels[len(full) :]) <= {-100}  # nor on padding
+        assert set(ids[len(full) :]) <= {tok.pad_token_id}
+
+
+def test_lora_saves_adapter_and_a_merged_model(trainset, base_model, tmp_path):
+    from peft import PeftModel
+
+    run(trainset, base_model, tmp_path / "lora", method="lora", lora={"r": 4, "alpha": 8})
+    out = tmp_path / "lora"
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    base = load_file(base_model / "model.safetensors")
+    merged, _ = models.load(out, device="cpu")  # what evaluate loads: the merged weights
+    peft = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base_model), out / "adapter"
+    )
+    for name, param in peft.named_parameters():  # the adapter leaves the base weights as they were
+        if "lora_" not in name:
+            key = name.removeprefix("base_model.model.").replace(".base_layer", "")
+            assert torch.equal(param, base[key]), name
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(merged.state_dict()[q], base[q])  # training moved the merged weights
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, peft.eval()(ids).logits, atol=1e-5)
+
+
+def test_same_seed_same_run(trainset, base_model, tmp_path):
+    for name in ("a", "b"):
+        run(trainset, base_model, tmp_path / name, seed=3, max_steps=6)
+    run(trainset, base_model, tmp_path / "c", seed=4, max_steps=6)
+    logs = {n: tables.read(tmp_path / n / finetune.TRAIN_LOG).loss.tolist() for n in "abc"}
+    weights = {n: load_file(tmp_path / n / "model.safetensors") for n in "abc"}
+    assert logs["a"] == logs["b"]
+    assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
+    assert logs["a"] != logs["c"]  # the seed reaches the batch order
+
+
+def test_interrupted_run_leaves_nothing_and_a_rerun_completes(
+    trainset, base_model, tmp_path, monkeypatch
+):
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(trainset, base_model, tmp_path / "run", max_steps=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.parquet"]
+    (tmp_path / ".run.abc.tmp").mkdir()  # what a killed (SIGKILL) run leaves: cleaned up next time
+    monkeypatch.undo()
+    run(trainset, base_model, tmp_path / "run", max_steps=2)
+    assert (tmp_path / "run" / finetune.TRAIN_LOG).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.parquet"]
+
+
+def test_settings_reject_unknown_keys():
+    with pytest.raises(ValueError, match="learning_rate"):
+        finetune.Settings.from_config({"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="finetune.method"):
+        finetune.Settings.from_config({"method": "qlora"})
+    with pytest.raises(ValueError, match="finetune.lora"):
+        finetune.Settings.from_config({"lora": {"rank": 4}})
+    settings = finetune.Settings.from_config({"lora": {"r": 4, "target_modules": ["q_proj"]}})
+    assert settings.lora.r == 4 and settings.lora.target_modules == ("q_proj",)

@@ -1,0 +1,57 @@
+"""`snakemake --report` builds offline from the smoke results, with the workflow description, a
+section per study (plots + summary table), and the audit result."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def report_html(smoke):
+    out = smoke.work / "report.html"
+    smoke.snakemake("--report", str(out))
+    return out.read_text()
+
+
+@pytest.fixture(scope="module")
+def sections(report_html):
+    """category -> subcategory -> files, as the report's own index lists them."""
+    m = re.search(r"var categories = (\{.*?\});\n", report_html)
+    assert m, "no category index in the report"
+    return json.loads(m.group(1))
+
+
+def embedded(report_html: str, path: str) -> str:
+    m = re.search(
+        re.escape(f'"{path}": {{') + r'.*?"data_uri": "data:[^,]*,([A-Za-z0-9+/=]+)"', report_html
+    )
+    assert m, f"{path} is not embedded in the report"
+    return base64.b64decode(m.group(1)).decode()
+
+
+def test_report_has_the_workflow_description(report_html):
+    assert "turns five published studies" in report_html  # report/workflow.rst
+    assert "Configuration of this run: seed 0" in report_html  # rendered with the config
+
+
+def test_report_has_a_section_per_study_with_its_plots_and_table(smoke, sections):
+    assert set(smoke.config["studies"]) | {"audit"} <= set(sections)
+    for study in smoke.config["studies"]:
+        assert sections[study]["tables"] == [f"results/report/tables/{study}.html"]
+    plots = {
+        p.relative_to(smoke.work).as_posix() for p in (smoke.work / "results/plots").glob("*.png")
+    }
+    listed = {f for sub in sections.values() for files in sub.values() for f in files}
+    assert plots and plots <= listed
+
+
+def test_report_has_the_audit_result(report_html, sections):
+    assert sections["audit"] == {"tables": ["results/report/tables/audit.html"]}
+    page = embedded(report_html, "results/report/tables/audit.html")
+    assert "all match" in page and "<table" in page

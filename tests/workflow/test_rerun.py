@@ -1,0 +1,136 @@
+"""Changing one thing reruns exactly what it invalidates, nothing else.
+
+Each test dry-runs (`snakemake -n`) the finished smoke workflow (tests/workflow/conftest.py: run
+once per session) with one change and compares the planned jobs, as (rule, first output), with
+the jobs of the whole DAG. Also checks the commands the README documents for forcing, preventing
+and explaining reruns.
+
+Note: Snakemake options taking several values (-R/--forcerun, --rerun-triggers) swallow the
+targets that follow them, so targets go first on the command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+from ftlab import audit, cli, tables
+
+pytestmark = pytest.mark.workflow
+
+ANALYSIS = {"audit", "build_lab", "render_table"}  # + every summarize_* rule
+MODEL_STAGES = {
+    "evaluate",
+    "score_faithfulness",
+}  # their output is results/<stage>/{run}/{task}.parquet
+
+
+def is_analysis(rule: str) -> bool:
+    return rule in ANALYSIS or rule.startswith("summarize_")
+
+
+def run_of(output: str) -> str:
+    return "/".join(Path(output).parts[2:-1])
+
+
+def core(jobs):
+    """The jobs that are not analysis jobs (which rerun whenever any artifact changes)."""
+    return {j for j in jobs if not is_analysis(j[0])}
+
+
+@pytest.fixture(scope="module")
+def all_jobs(smoke):
+    jobs = smoke.planned("--forceall")
+    assert {"prepare_task", "build_model", "evaluate", "finetune", "audit", "build_lab"} <= {
+        r for r, _ in jobs
+    }
+    return jobs
+
+
+def changed(smoke, name, edit):
+    config = copy.deepcopy(smoke.config)
+    edit(config)
+    return smoke.write_config(config, name)
+
+
+def test_second_run_plans_nothing(smoke):
+    out = smoke.snakemake("-n")
+    assert "Nothing to be done" in out
+    assert smoke.planned() == set()
+
+
+def test_finetune_hyperparameter_reruns_only_runs_and_what_reads_them(smoke, all_jobs):
+    config = changed(smoke, "lr", lambda c: c.setdefault("finetune", {}).update(lr=0.0123))
+    planned = smoke.planned(config=config)
+    finetuned = lambda j: j[0] in MODEL_STAGES and run_of(j[1]) not in smoke.config["models"]  # noqa: E731
+    expected = {j for j in all_jobs if j[0] == "finetune" or finetuned(j)}
+    assert core(planned) == expected
+    assert {"audit", "build_lab"} <= {r for r, _ in planned}
+    if "distillation" in smoke.config["studies"]:
+        assert ("summarize_distillation", "results/analysis/distillation.parquet") in planned
+    # forcing the rule plans the same jobs as changing its settings
+    assert smoke.planned("-R", "finetune") == planned
+
+
+def test_task_size_reruns_only_that_tasks_chain(smoke, all_jobs):
+    task = smoke.eval_only_task
+    config = changed(smoke, "size", lambda c: c["tasks"][task]["sizes"].update(test=5))
+    planned = smoke.planned(config=config)
+    expected = {j for j in all_jobs if not is_analysis(j[0]) and Path(j[1]).stem == task}
+    assert {r for r, _ in expected} >= {"prepare_task", "evaluate"}
+    assert core(planned) == expected
+    assert {j for j in planned if is_analysis(j[0])} == {
+        ("audit", "results/analysis/audit.parquet"),
+        ("build_lab", "results/analysis/lab.duckdb"),
+        ("render_table", "results/report/tables/audit.html"),
+    }
+
+
+def test_editing_the_faithfulness_module_reruns_only_faithfulness(smoke, all_jobs):
+    module = smoke.code / "scripts/ftlab/faithfulness.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# an edit\n")
+        planned = smoke.planned()
+        summary = smoke.snakemake("--summary")
+    finally:
+        module.write_text(original)
+    assert core(planned) == {j for j in all_jobs if j[0] == "score_faithfulness"}
+    assert {r for r, _ in planned} - {"score_faithfulness"} <= {"summarize_faithfulness"} | ANALYSIS
+    # --summary says why: the code hash is a param of the rule
+    lines = [line.split("\t") for line in summary.splitlines() if "\tscore_faithfulness\t" in line]
+    assert lines and all(
+        cols[4] == "params changed" and cols[5] == "update pending" for cols in lines
+    )
+    assert smoke.planned() == set()  # restoring the file restores the hash
+
+
+def test_documented_ways_to_prevent_reruns(smoke, tmp_path):
+    config = changed(smoke, "lr_mtime", lambda c: c.setdefault("finetune", {}).update(lr=0.0123))
+    # only file modification times decide
+    assert smoke.planned("--rerun-triggers", "mtime", config=config) == set()
+    # --touch marks everything up to date (on a copy: it rewrites metadata)
+    work = tmp_path / "work"
+    shutil.copytree(smoke.work, work, symlinks=True)
+    smoke.snakemake("--touch", config=config, work=work)
+    assert smoke.planned(config=config, work=work) == set()
+
+
+def test_audit_of_the_smoke_results_is_clean_and_catches_an_edit(smoke, tmp_path, capsys):
+    report = tables.read(smoke.work / "results/analysis/audit.parquet", "audit")
+    assert list(report["kind"]) == ["ok"]
+    edges = tables.read(smoke.work / "results/analysis/provenance.parquet", "provenance")
+    assert {"prepare_task", "build_model", "finetune", "evaluate"} <= set(edges["rule"])
+    assert cli.main(["audit", str(smoke.work / "results")]) == 0
+    # a hand edit of a leaf table keeps its old provenance; the audit still names it
+    results = tmp_path / "results"
+    shutil.copytree(smoke.work / "results", results)
+    leaf = sorted((results / "eval").rglob("*.parquet"))[0]
+    frame = tables.read(leaf, "eval")
+    frame.loc[0, "correct"] = not frame.loc[0, "correct"]
+    tables.write(frame, leaf, "eval", tables.provenance(leaf))
+    assert cli.main(["audit", str(results)]) == 1
+    assert leaf.relative_to(tmp_path).as_posix() in capsys.readouterr().out
+    assert not audit.run(results).ok
