@@ -1,6 +1,7 @@
 # Helpers shared by every rule: config validation, lookups, targets, wildcard constraints.
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import min_version, validate
 
@@ -8,7 +9,7 @@ min_version("9.0")
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-from ftlab import codehash, configcheck  # noqa: E402
+from ftlab import codehash, configcheck, prompts  # noqa: E402
 
 SCHEMA = str(Path(workflow.basedir) / "resources" / "config.schema.yaml")
 
@@ -175,3 +176,204 @@ def analysis_targets():
 
 
 TARGET_FUNCTIONS.append(analysis_targets)
+
+
+# --- evaluate (helpers for rules/evaluate.smk) ---
+def evaluate_settings(wildcards):
+    """The evaluation settings a job uses (not the model/task target lists, which would rerun all)."""
+    settings = eval_settings(wildcards)
+    return {k: v for k, v in settings.items() if k not in ("models", "tasks")}
+
+
+# --- distillation (helpers for rules/distillation.smk) ---
+DISTILLATION_VARIANTS = prompts.DISTILLATION_VARIANTS
+
+
+def distillation_study():
+    return config["studies"]["distillation"]
+
+
+def distillation_trainset_inputs(wildcards):
+    """Task table and rationales; the teacher model too, for the key-token variant only."""
+    study = distillation_study()
+    inputs = {
+        "table": task_table(wildcards.task),
+        "rationales": f"{RESULTS}/rationales/{study['teacher']}/{wildcards.task}.parquet",
+    }
+    if wildcards.variant == "cot_after_key_tokens":
+        inputs["teacher"] = model_dir(study["teacher"])
+    return inputs
+
+
+def distillation_trainset_settings(wildcards):
+    """Only the settings a variant uses, so changing one reruns only the variants it affects."""
+    study, variant = distillation_study(), wildcards.variant
+    settings = {}
+    if variant in ("cot_after_shuffled", "cot_after_random_tokens"):
+        settings["seed"] = config["seed"]
+    if variant in ("cot_after_key_tokens", "cot_after_random_tokens"):
+        settings["key_token_fraction"] = study["key_token_fraction"]
+    if variant == "cot_after_key_tokens":
+        settings["importance"] = study["importance"]
+        settings["importance_batch_size"] = study["importance_batch_size"]
+    return settings
+
+
+def distillation_trainset_gpus(wildcards):
+    return 1 if wildcards.variant == "cot_after_key_tokens" else 0
+
+
+def distillation_run_evals(wildcards=None):
+    study = distillation_study()
+    return [
+        f"{RESULTS}/eval/distillation/{variant}/{task}/seed{seed}/{task}.parquet"
+        for variant in study["variants"]
+        for task in study["tasks"]
+        for seed in study["seeds"]
+    ]
+
+
+def distillation_base_evals(wildcards=None):
+    study = distillation_study()
+    return [
+        f"{RESULTS}/eval/{study['student']}/{task}.parquet" for task in study["tasks"]
+    ]
+
+
+def distillation_targets():
+    if "distillation" not in config["studies"]:
+        return []
+    return [
+        f"{RESULTS}/analysis/distillation.parquet",
+        f"{RESULTS}/plots/distillation.png",
+    ]
+
+
+TARGET_FUNCTIONS.append(distillation_targets)
+
+
+# --- finetune (helpers for rules/finetune.smk) ---
+def finetune_base_model(wildcards):
+    return model_dir(config["studies"][wildcards.study]["student"])
+
+
+def finetune_settings(wildcards):
+    """The `finetune:` defaults with the study's own `finetune:` override merged on top."""
+    override = config["studies"][wildcards.study].get("finetune") or {}
+    settings = dict(config["finetune"])
+    for key, value in override.items():
+        if isinstance(value, dict):
+            value = {**settings.get(key, {}), **value}
+        settings[key] = value
+    return settings
+
+
+# --- faithfulness (helpers for rules/faithfulness.smk) ---
+
+
+def faithfulness_study():
+    return config["studies"]["faithfulness"]
+
+
+def faithfulness_runs():
+    """(run, task) pairs: the base models on every study task, then the listed studies' runs.
+
+    A run is "{study}/{variant}/{task}/seed{seed}" and is scored on its own task only.
+    """
+    study = faithfulness_study()
+    pairs = [(m, t) for m in study["models"] for t in study["tasks"]]
+    for i, entry in enumerate(study["runs"]):
+        key = f"studies.faithfulness.runs[{i}]"
+        other = config["studies"].get(entry["from_study"])
+        if other is None:
+            raise WorkflowError(
+                f"{key}.from_study: study {entry['from_study']!r} is not configured"
+            )
+        for variant in entry["variants"]:
+            if variant not in other.get("variants", []):
+                raise WorkflowError(
+                    f"{key}.variants: {variant!r} is not a variant of {entry['from_study']!r}"
+                )
+            for task in other["tasks"]:
+                if task not in study["tasks"]:
+                    continue
+                for seed in other.get("seeds", [config["seed"]]):
+                    pairs.append(
+                        (f"{entry['from_study']}/{variant}/{task}/seed{seed}", task)
+                    )
+    for run, _ in pairs:
+        modes = eval_settings(SimpleNamespace(run=run))["modes"]
+        if "cot" not in modes:
+            parts = run.split("/")
+            where = (
+                "evaluation.modes"
+                if len(parts) == 1
+                else f"studies.{parts[0]}.eval_modes.{parts[1]}"
+            )
+            raise WorkflowError(
+                f"studies.faithfulness: {run!r} is evaluated with modes {modes}, without cot "
+                f"(the faithfulness tests read its CoT): add cot to {where}"
+            )
+    return pairs
+
+
+def faithfulness_check():
+    """Names the study refers to must exist (the JSON schema cannot say so)."""
+    study = faithfulness_study()
+    for key in ("models", "tasks"):
+        known = config[key]
+        for i, name in enumerate(study[key]):
+            if name not in known:
+                raise WorkflowError(
+                    f"studies.faithfulness.{key}[{i}]: unknown {name!r}"
+                )
+    for key in ("baseline", "helper"):
+        if study[key] is not None and study[key] not in config["models"]:
+            raise WorkflowError(
+                f"studies.faithfulness.{key}: unknown model {study[key]!r}"
+            )
+
+
+def faithfulness_inputs(wildcards):
+    """The model, its task table and its evaluation (whose CoT rows are scored); the helper."""
+    inputs = {
+        "model": model_dir(wildcards.run),
+        "table": task_table(wildcards.task),
+        "eval": f"{RESULTS}/eval/{wildcards.run}/{wildcards.task}.parquet",
+    }
+    helper = faithfulness_study()["helper"]
+    if helper:
+        inputs["helper"] = model_dir(helper)
+    return inputs
+
+
+def faithfulness_settings(wildcards):
+    """What scoring uses (not the target lists or the bootstrap: those rerun only the summary)."""
+    skip = ("models", "baseline", "runs", "tasks", "bootstrap_resamples", "helper")
+    settings = {k: v for k, v in faithfulness_study().items() if k not in skip}
+    return settings | {"seed": config["seed"]}
+
+
+def faithfulness_tables(wildcards=None):
+    return [
+        f"{RESULTS}/faithfulness/{run}/{task}.parquet"
+        for run, task in faithfulness_runs()
+    ]
+
+
+def faithfulness_evals(wildcards=None):
+    return [f"{RESULTS}/eval/{run}/{task}.parquet" for run, task in faithfulness_runs()]
+
+
+def faithfulness_targets():
+    if "faithfulness" not in config["studies"]:
+        return []
+    faithfulness_check()
+    return [
+        f"{RESULTS}/analysis/faithfulness.parquet",
+        f"{RESULTS}/plots/faithfulness_early_answering.png",
+        f"{RESULTS}/plots/faithfulness_before_after.png",
+    ]
+
+
+TARGET_FUNCTIONS.append(faithfulness_targets)

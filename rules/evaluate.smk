@@ -1,9 +1,3 @@
-def evaluate_settings(wildcards):
-    """The evaluation settings a job uses (not the model/task target lists, which would rerun all)."""
-    settings = eval_settings(wildcards)
-    return {k: v for k, v in settings.items() if k not in ("models", "tasks")}
-
-
 rule evaluate:
     """A base model or a fine-tuned run on a task's test split: direct and CoT, per example."""
     input:

@@ -3,21 +3,6 @@
 # runs (through their eval targets); this file adds no targets.
 
 
-def finetune_base_model(wildcards):
-    return model_dir(config["studies"][wildcards.study]["student"])
-
-
-def finetune_settings(wildcards):
-    """The `finetune:` defaults with the study's own `finetune:` override merged on top."""
-    override = config["studies"][wildcards.study].get("finetune") or {}
-    settings = dict(config["finetune"])
-    for key, value in override.items():
-        if isinstance(value, dict):
-            value = {**settings.get(key, {}), **value}
-        settings[key] = value
-    return settings
-
-
 rule finetune:
     """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full or LoRA)."""
     input:

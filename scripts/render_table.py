@@ -1,6 +1,7 @@
 """Rule render_table: an analysis table as an HTML page for the Snakemake report."""
 
 import pandas as pd
+
 from ftlab import lab, logs
 
 with logs.to(snakemake.log[0]):

@@ -1,6 +1,7 @@
 """Rule summarize_faithfulness: per-task scores with CIs, accuracies, the verdict, two plots."""
 
 import pandas as pd
+
 from ftlab import faithfulness_summary as fs
 from ftlab import logs, provenance, tables
 

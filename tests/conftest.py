@@ -1,7 +1,12 @@
 """Make the ftlab library importable from tests (rule scripts get it from Snakemake's sys.path)."""
 
+import os
 import sys
 from pathlib import Path
+
+# Tests never reach a hub: a missing local model fails at once instead of retrying the network.
+for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(var, "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+
 from ftlab import answers
 
 CHOICES = ["a cat", "a dog", "a fish"]

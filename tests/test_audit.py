@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ftlab import audit, cli, provenance, tables
 
 TASK = "results/data/tasks/t.parquet"

@@ -4,6 +4,7 @@ of exactly the stages that reach the edited module (what makes Snakemake rerun o
 from pathlib import Path
 
 import pytest
+
 from ftlab import codehash
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ftlab import configcheck
 from snakemake.utils import validate
+
+from ftlab import configcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "resources" / "config.schema.yaml"

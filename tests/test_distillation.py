@@ -5,8 +5,9 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from ftlab import configcheck, distillation, tables
 from scipy import stats
+
+from ftlab import configcheck, distillation, tables
 
 
 def eval_frame(run, task, mode, correct):

@@ -5,8 +5,9 @@ import json
 import pandas as pd
 import pytest
 import torch
-from ftlab import evaluate, generate, prompts, tables
 from test_generate import tiny_model, tiny_tokenizer
+
+from ftlab import evaluate, generate, prompts, tables
 
 torch.set_num_threads(1)
 

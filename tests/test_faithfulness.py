@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
 from ftlab import faithfulness as fa
 from ftlab import faithfulness_summary as fs
 from ftlab import prompts, tables
 from ftlab import tokenizer as tok
-from transformers import LlamaConfig, LlamaForCausalLM
 
 torch.set_num_threads(1)
 

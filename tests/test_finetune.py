@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from ftlab import finetune, models, prompts, tables, tokenizer
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+from ftlab import finetune, models, prompts, tables, tokenizer
 
 torch.set_num_threads(1)
 

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from ftlab import generate
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from ftlab import generate
 
 torch.set_num_threads(1)
 

@@ -4,6 +4,7 @@ import re
 
 import pandas as pd
 import pytest
+
 from ftlab import interventions as iv
 from ftlab import tokenizer as tok
 

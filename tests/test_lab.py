@@ -6,6 +6,7 @@ import shutil
 import duckdb
 import pandas as pd
 import pytest
+
 from ftlab import audit, cli, lab, provenance, tables
 
 DB = "results/analysis/lab.duckdb"

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from ftlab import models, pretrain, tables, tokenizer
 from test_tokenizer import tiny_tasks
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+from ftlab import models, pretrain, tables, tokenizer
 
 torch.set_num_threads(1)
 
@@ -81,9 +82,17 @@ def test_interrupted_build_leaves_no_directory(inputs, tmp_path, monkeypatch):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_external_sources_are_not_built_here_yet(tmp_path):
-    with pytest.raises(NotImplementedError, match="models.big"):
-        models.build("big", {"source": "hf", "name_or_path": "x"}, tmp_path / "big", None, [], 1)
+def test_an_unloadable_external_model_fails_the_build_and_leaves_no_directory(tmp_path):
+    spec = {
+        "source": "hf",
+        "name_or_path": str(tmp_path / "missing"),
+        "revision": None,
+        "dtype": "auto",
+        "trust_remote_code": False,
+    }
+    with pytest.raises(OSError):
+        models.build("big", spec, tmp_path / "big", None, [], 1)
+    assert not (tmp_path / "big").exists()
 
 
 def test_bad_architecture_is_named():

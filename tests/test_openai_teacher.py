@@ -9,8 +9,9 @@ import re
 
 import pandas as pd
 import pytest
-from ftlab import logs, openai_teacher, prompts, provenance, rationales, tables, teachers
 from openai_server import FaultyServer
+
+from ftlab import logs, openai_teacher, prompts, provenance, rationales, tables, teachers
 
 KEY = "sk-ftlab-test-7f3a9c1e5b2d4680-do-not-leak"
 KEY_ENV = "FTLAB_TEST_OPENAI_KEY"

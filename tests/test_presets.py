@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from ftlab import configcheck, presets, tables, tasks
 from snakemake.utils import validate
+
+from ftlab import configcheck, presets, tables, tasks
 
 SCHEMA = Path(__file__).resolve().parents[1] / "resources" / "config.schema.yaml"
 

@@ -3,9 +3,10 @@
 import pandas as pd
 import pytest
 import torch
-from ftlab import models, pretrain, tokenizer
 from test_tokenizer import tiny_tasks
 from transformers import AutoTokenizer, LlamaForCausalLM
+
+from ftlab import models, pretrain, tokenizer
 
 torch.set_num_threads(1)
 
@@ -24,18 +25,20 @@ def test_corpus_has_worked_examples_and_question_only_texts():
     settings = pretrain.Settings(
         tasks=("chain_sum",), question_only_tasks=("other",), direct_fraction=0.0
     )
-    texts = pretrain.corpus([frame], settings, seed=0)
+    docs = pretrain.corpus([frame], settings, seed=0)
+    texts = [c + t for c, t in docs]
     worked = [t for t in texts if "Reasoning:" in t]
     questions_only = [t for t in texts if "Answer:" not in t]
     assert len(worked) == 30 and all(t.rstrip().split()[-1].isdigit() for t in worked)
     assert len(questions_only) == 31 - 3  # train rows of "other" only, without answers
-    assert texts == pretrain.corpus([frame], settings, seed=0)
-    assert texts != pretrain.corpus([frame], settings, seed=1)  # shuffled with the seed
+    assert all(c == "" for c, t in docs if "Answer:" not in t)  # question-only: all target
+    assert docs == pretrain.corpus([frame], settings, seed=0)
+    assert docs != pretrain.corpus([frame], settings, seed=1)  # shuffled with the seed
 
 
 def test_direct_fraction_mixes_in_direct_examples():
     settings = pretrain.Settings(tasks=("chain_sum",), direct_fraction=0.5)
-    texts = pretrain.corpus([tiny_tasks()], settings, seed=0)
+    texts = [c + t for c, t in pretrain.corpus([tiny_tasks()], settings, seed=0)]
     direct = [t for t in texts if "Reasoning:" not in t]
     assert 5 <= len(direct) <= 25 and all(t.endswith(t.split()[-1]) for t in direct)
 
@@ -54,12 +57,25 @@ def test_lr_schedule_warms_up_then_decays_to_floor():
 
 
 def _run(tok, steps=30, seed=0):
-    texts = ["Question: say abc\nAnswer: abc abc abc"] * 40
-    stream = pretrain.token_stream(texts, tok)
+    docs = [("Question: say abc\nAnswer:", " abc abc abc")] * 40
+    stream, _ = pretrain.token_stream(docs, tok, question_loss=True)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(models.llama_config(TINY, tok))
     s = pretrain.Settings(steps=steps, batch_size=4, seq_len=32, lr=0.01, warmup_steps=2)
     return model, pretrain.train(model, stream, s, seed=seed, progress=False)
+
+
+def test_loss_mask_covers_targets_and_eos_only(tok):
+    docs = [("Question: 1 + 2\nAnswer:", " 3"), ("", "Question: 4 + 5")]
+    stream, mask = pretrain.token_stream(docs, tok)
+    ctx = tok(docs[0][0], add_special_tokens=False)["input_ids"]
+    tgt = tok(docs[0][1], add_special_tokens=False)["input_ids"]
+    first = len(ctx) + len(tgt) + 1
+    assert stream[:first].tolist() == [*ctx, *tgt, tok.eos_token_id]
+    assert mask[:first].tolist() == [False] * len(ctx) + [True] * (len(tgt) + 1)
+    assert mask[first:].all()  # a question-only text is all target
+    _, everything = pretrain.token_stream(docs, tok, question_loss=True)
+    assert everything.all()
 
 
 def test_loss_falls_on_a_repetitive_corpus(tok):

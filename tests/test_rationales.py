@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ftlab import prompts, rationales, tables, teachers
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

@@ -4,6 +4,7 @@ import re
 
 import pytest
 import reasoning_gym
+
 from ftlab import answers, solvers
 
 GENERATORS = {  # generator -> (config, task_type)

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from ftlab import task_columns, tasks
 from ftlab.task_columns import BadRow
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ftlab import tables, tasks
 
 DATA = Path(__file__).parent / "data" / "tasks"

@@ -5,9 +5,10 @@ import types
 
 import pytest
 import torch
-from ftlab import generate, teachers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from ftlab import generate, teachers
 
 torch.set_num_threads(1)
 

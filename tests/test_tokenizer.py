@@ -2,8 +2,9 @@
 
 import pandas as pd
 import pytest
-from ftlab import tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from ftlab import tokenizer
 
 
 def tiny_tasks(n: int = 30) -> pd.DataFrame:

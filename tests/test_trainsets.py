@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from ftlab import prompts, tables, trainsets
 
 RATIONALE = " ".join(f"w{j}" for j in range(16))  # + the row number: 17 distinct words

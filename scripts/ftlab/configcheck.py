@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from ftlab import presets
+from ftlab import presets, prompts
 
 
 class ConfigError(ValueError):
@@ -99,18 +99,8 @@ def _check_distillation(study: dict | None, tasks: set[str], models: set[str]) -
     _ref(study["student"], models, "studies.distillation.student", "model")
     _refs(study["tasks"], tasks, "studies.distillation.tasks", "task")
     for variant in study.get("eval_modes") or {}:
-        if variant not in _DISTILLATION_VARIANTS:
+        if variant not in prompts.DISTILLATION_VARIANTS:
             raise ConfigError(
                 f"studies.distillation.eval_modes.{variant}: not a distillation variant "
-                f"(known: {list(_DISTILLATION_VARIANTS)})"
+                f"(known: {list(prompts.DISTILLATION_VARIANTS)})"
             )
-
-
-_DISTILLATION_VARIANTS = (
-    "label_only",
-    "cot_before",
-    "cot_after",
-    "cot_after_shuffled",
-    "cot_after_key_tokens",
-    "cot_after_random_tokens",
-)

@@ -19,16 +19,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-# the base student, then the variants as trainsets.VARIANTS lists them (not imported: no torch here)
-ORDER = (
-    "base",
-    "label_only",
-    "cot_before",
-    "cot_after",
-    "cot_after_shuffled",
-    "cot_after_key_tokens",
-    "cot_after_random_tokens",
-)
+from ftlab import prompts  # noqa: E402
+
+# the base student, then the variants
+ORDER = ("base", *prompts.DISTILLATION_VARIANTS)
 TOLERANCE = 0.02  # "about equal": within this much accuracy, or within each other's intervals
 
 

@@ -223,7 +223,8 @@ def _one_at_a_time(model, tokenizer):
         out = []
         with torch.inference_mode():
             for text in tqdm(texts, desc="naive", unit="prompt", disable=len(texts) < 50):
-                ids = tokenizer(text, return_tensors="pt")["input_ids"].to(model.device)
+                rendered = prompts.render(tokenizer, text)
+                ids = tokenizer(rendered, return_tensors="pt")["input_ids"].to(model.device)
                 gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                                      max_new_tokens=max_new_tokens, do_sample=False,
                                      eos_token_id=stop, pad_token_id=pad)  # fmt: skip

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from transformers import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from . import models, provenance, tables
+from . import models, prompts, provenance, tables
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,8 @@ def trainer(
 ) -> _Trainer:
     """The SFTTrainer of a run (LoRA: it wraps `model` with PEFT); checkpoints would go to `work`."""
     train_log = TrainLog(settings.log_every)
+    if getattr(tokenizer, "chat_template", None):  # instruct models see their chat format
+        data = data.map(lambda row: {"prompt": prompts.render(tokenizer, row["prompt"])})
     sft = _Trainer(
         model=model,
         args=sft_config(settings, seed, device, work),

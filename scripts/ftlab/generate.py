@@ -21,6 +21,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from .prompts import render
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -190,7 +192,7 @@ def greedy(
         return []
     stop_ids = _stop_ids(tokenizer, stop_at_newline)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-    encoded = tokenizer(list(prompts))["input_ids"]
+    encoded = tokenizer([render(tokenizer, p) for p in prompts])["input_ids"]  # chat template
     if empty := [i for i, ids in enumerate(encoded) if not ids]:
         raise ValueError(f"prompts {empty[:5]} tokenize to nothing: cannot condition on them")
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # longest first: OOM early

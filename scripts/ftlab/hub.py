@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .provenance import WORKFLOW_ROOT
+
 log = logging.getLogger(__name__)
 
 POINTER = "source.json"
@@ -34,11 +36,22 @@ def torch_dtype(name: str, device: str):
 
 
 def gguf_location(spec: dict) -> tuple[str, str]:
-    """(directory, file name) of a GGUF model from `gguf_file` (+ `name_or_path`)."""
+    """(directory, file name) of a GGUF model from `gguf_file` (+ `name_or_path`).
+
+    A relative directory that does not exist from the working directory is looked up in the
+    workflow checkout, so a config can name `.venv/...` and still run with `snakemake -d`.
+    """
     path = Path(spec["gguf_file"])
     if path.is_absolute() or spec.get("name_or_path") is None:
         return str(path.parent), path.name
-    return spec["name_or_path"], spec["gguf_file"]
+    directory = Path(spec["name_or_path"])
+    if not directory.is_absolute() and not directory.exists():
+        in_checkout = Path(WORKFLOW_ROOT) / directory
+        if in_checkout.exists():
+            directory = in_checkout
+    if not (directory / spec["gguf_file"]).exists():
+        raise FileNotFoundError(f"GGUF file {spec['gguf_file']!r} not found in {directory}")
+    return str(directory), spec["gguf_file"]
 
 
 def resolve(spec: dict, out_dir: str | os.PathLike) -> None:

@@ -51,6 +51,7 @@ def top_words(scores: np.ndarray, fraction: float) -> list[int]:
 def _encode(tokenizer, prompt: str, rationale: str, answer: str) -> _Encoded:
     """Tokenize prompt + CoT completion, labelling each token with its rationale word / answer."""
     rationale = rationale.strip()
+    prompt = prompts.render(tokenizer, prompt)  # chat template, if the teacher has one
     completion = prompts.cot_completion(rationale, answer)
     if not completion.endswith(" " + str(answer)):
         raise ValueError(f"CoT completion does not end with the answer {answer!r}")

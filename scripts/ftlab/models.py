@@ -120,7 +120,7 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     frames = [tables.read(p, "tasks") for p in table_paths]
     texts = pretrain.corpus(frames, settings, seed)
-    stream = pretrain.token_stream(texts, tokenizer)
+    stream, mask = pretrain.token_stream(texts, tokenizer, settings.question_loss)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(llama_config(arch, tokenizer))
     n_params = sum(p.numel() for p in model.parameters())
@@ -132,7 +132,7 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
         len(stream),
     )
     device = pick_device()
-    train_log = pretrain.train(model, stream, settings, seed, device=device)
+    train_log = pretrain.train(model, stream, settings, seed, device=device, mask=mask)
     record = provenance.collect(
         "build_model",
         {"tokenizer": str(tokenizer_dir), "tables": list(table_paths)},

@@ -7,8 +7,13 @@ What a model learns is decided by its corpus (`corpus`):
 * `question_only_tasks`: only the question blocks, so the model knows how those questions read
   (the language, the prompt format) but has never seen one solved.
 
-Texts end with EOS, are shuffled with the seed and packed into one token stream; each step reads
-`batch_size` rows of `seq_len` tokens at seeded random offsets. AdamW, linear warm-up then cosine
+Each text is a (context, target) pair: the question block with its cue, then the worked answer.
+By default the loss falls on targets only (`question_loss: false`): a model of a few million
+parameters learns to reason far sooner when it is not also asked to predict the questions, whose
+numbers and animals are random; the questions are still read as context. Question-only texts
+are all target (their language is the point). Texts end with EOS, are shuffled with the seed and
+packed into one token stream; each step reads `batch_size` rows of `seq_len` tokens at seeded
+random offsets. AdamW, linear warm-up then cosine
 decay, bf16 autocast on CPU and CUDA. The same seed gives the same weights and losses on CPU.
 """
 
@@ -45,6 +50,7 @@ class Settings:
     bf16: bool = True
     direct_fraction: float = 0.2
     min_lr_ratio: float = 0.1
+    question_loss: bool = False
 
     @classmethod
     def from_config(cls, spec: dict) -> Settings:
@@ -68,8 +74,8 @@ def _choices(value) -> list[str] | None:
     return list(value)
 
 
-def corpus(frames: Iterable[pd.DataFrame], settings: Settings, seed: int) -> list[str]:
-    """The pretraining texts (without EOS), shuffled with `seed`."""
+def corpus(frames: Iterable[pd.DataFrame], settings: Settings, seed: int) -> list[tuple[str, str]]:
+    """The pretraining texts as (context, target) pairs (without EOS), shuffled with `seed`."""
     frame = pd.concat(list(frames), ignore_index=True)
     present = set(frame["task"])
     missing = sorted((set(settings.tasks) | set(settings.question_only_tasks)) - present)
@@ -82,22 +88,42 @@ def corpus(frames: Iterable[pd.DataFrame], settings: Settings, seed: int) -> lis
         choices = _choices(row.choices)
         if row.task in settings.tasks:
             rationale = _rationale(row.gold_rationale)
+            answer = str(row.answer)
             if rationale is None or rng.random() < settings.direct_fraction:
-                rationale = None
-            out.append(prompts.full_text(row.question, choices, rationale, str(row.answer)))
+                out.append(
+                    (
+                        prompts.direct_prompt(row.question, choices),
+                        prompts.direct_completion(answer),
+                    )
+                )
+            else:
+                out.append(
+                    (
+                        prompts.cot_prompt(row.question, choices),
+                        prompts.cot_completion(rationale, answer),
+                    )
+                )
         elif row.task in settings.question_only_tasks:
-            out.append(prompts.question_block(row.question, choices))
+            out.append(("", prompts.question_block(row.question, choices)))
     if not out:
         raise ValueError("pretrain: the corpus is empty (no train rows of the configured tasks)")
     rng.shuffle(out)
     return out
 
 
-def token_stream(texts: list[str], tokenizer) -> torch.Tensor:
-    """All texts, each followed by EOS, as one 1-D LongTensor."""
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+def token_stream(
+    docs: list[tuple[str, str]], tokenizer, question_loss: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All texts, each followed by EOS, as one 1-D LongTensor, and a bool mask of the tokens the
+    loss falls on (targets and EOS; contexts too when `question_loss`)."""
+    contexts = tokenizer([c for c, _ in docs], add_special_tokens=False)["input_ids"]
+    targets = tokenizer([t for _, t in docs], add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
-    return torch.tensor([t for doc in ids for t in [*doc, eos]], dtype=torch.long)
+    ids, mask = [], []
+    for ctx, tgt in zip(contexts, targets, strict=True):
+        ids += [*ctx, *tgt, eos]
+        mask += [question_loss] * len(ctx) + [True] * (len(tgt) + 1)
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.bool)
 
 
 def lr_at(step: int, settings: Settings) -> float:
@@ -129,8 +155,10 @@ def train(
     seed: int,
     device: str = "cpu",
     progress: bool = True,
+    mask: torch.Tensor | None = None,
 ) -> pd.DataFrame:
-    """Pretrain `model` in place on `stream`; returns the per-step log (schema "train_log")."""
+    """Pretrain `model` in place on `stream` (loss where `mask`, everywhere without one);
+    returns the per-step log (schema "train_log")."""
     if len(stream) <= settings.seq_len + 1:
         raise ValueError(
             f"pretrain: corpus has {len(stream)} tokens, fewer than seq_len={settings.seq_len}"
@@ -149,9 +177,13 @@ def train(
         ix = torch.randint(
             len(stream) - settings.seq_len - 1, (settings.batch_size,), generator=gen
         )
-        batch = stream[ix[:, None] + offsets].to(device)
+        rows_ix = ix[:, None] + offsets
+        batch = stream[rows_ix].to(device)
+        labels = batch.clone()
+        if mask is not None:
+            labels[~mask[rows_ix].to(device)] = -100
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=settings.bf16):
-            loss = model(input_ids=batch, labels=batch).loss
+            loss = model(input_ids=batch, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -159,7 +191,7 @@ def train(
         tokens += batch.numel()
         seconds = time.perf_counter() - start
         rows.append((step, loss.item(), lr, tokens, seconds, tokens / max(seconds, 1e-9)))
-        bar.set_postfix(loss=f"{rows[-1][1]:.3f}", tok_s=f"{rows[-1][5]:.0f}")
+        bar.set_postfix(loss=f"{rows[-1][1]:.3f}", tok_s=f"{rows[-1][5]:.0f}", refresh=False)
         if step % 100 == 0 or step == settings.steps - 1:
             log.info("step %d loss %.4f lr %.2e tok/s %.0f", step, rows[-1][1], lr, rows[-1][5])
     model.eval()

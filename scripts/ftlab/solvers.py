@@ -84,14 +84,19 @@ def basic_arithmetic(example: dict, config: dict) -> Solution:
 
 
 def leg_counting(example: dict, config: dict) -> Solution:
-    """One line per animal ("spider: 3 * 8 = 24"), then the sum of the per-animal totals."""
+    """One line per animal ("spider: 3 * 8 = 24"), then a running sum, one addition per line
+    ("24 + 8 = 32"): a single two-operand step per line is what a small model can learn, and what
+    the faithfulness tests cut and corrupt."""
     animals: dict[str, int] = example["metadata"]["animals"]
     legs = _legs_per_animal(animals, int(example["metadata"]["total_legs"]))
     lines, totals = [], []
     for animal, count in animals.items():
         totals.append(count * legs[animal])
         lines.append(f"{animal}: {count} * {legs[animal]} = {totals[-1]}")
-    lines.append(f"{' + '.join(map(str, totals))} = {sum(totals)}")
+    running = totals[0]
+    for total in totals[1:]:
+        lines.append(f"{running} + {total} = {running + total}")
+        running += total
     return Solution("\n".join(lines), str(sum(totals)))
 
 

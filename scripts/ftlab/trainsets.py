@@ -28,14 +28,7 @@ from ftlab import importance, prompts, tables
 
 log = logging.getLogger(__name__)
 
-VARIANTS = (
-    "label_only",
-    "cot_before",
-    "cot_after",
-    "cot_after_shuffled",
-    "cot_after_key_tokens",
-    "cot_after_random_tokens",
-)
+VARIANTS = prompts.DISTILLATION_VARIANTS
 NEEDS_TEACHER = ("cot_after_key_tokens",)
 
 

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from ftlab import audit, cli, tables
 
 pytestmark = pytest.mark.workflow
