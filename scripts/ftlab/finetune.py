@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -296,30 +295,16 @@ def run(
     if settings.method == "full" or device == "cpu":
         model = model.float()  # fp32 master weights; bf16 is autocast
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed run of this output
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a run is an ordinary directory
     log.info(
         "fine-tuning %s (%s, %s) on %s: %d examples, seed %d",
         base_model, settings.method, device, trainset, len(data), seed,
     )  # fmt: skip
-    try:
+    with tables.atomic_dir(out) as tmp:
         sft, train_log = train(model, tokenizer, data, settings, seed, device, tmp / "_trainer")
         shutil.rmtree(tmp / "_trainer", ignore_errors=True)
         save(sft, tokenizer, settings, tmp)
         record = {**(record or {}), "device": device, "finished": provenance.now()}
         tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
         provenance.write_json(record, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        log.info(
-            "saved %s (%d steps, final loss %.4f)", out, len(train_log), train_log.loss.iloc[-1]
-        )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("saved %s (%d steps, final loss %.4f)", out, len(train_log), train_log.loss.iloc[-1])
     return device

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -141,7 +138,7 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
         device=device,
         started=started,
     )
-    with _atomic_dir(out_dir) as tmp:
+    with tables.atomic_dir(out_dir) as tmp:
         model.to("cpu").save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
@@ -150,7 +147,7 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
 
 def build_external(name: str, spec: dict, out_dir: str | os.PathLike) -> str:
     """hf / gguf / openai: resolve an existing model into a model directory (hub.py)."""
-    with _atomic_dir(out_dir) as tmp:
+    with tables.atomic_dir(out_dir) as tmp:
         if spec["source"] == "openai":
             from . import openai_teacher  # only teachers behind a server need it
 
@@ -159,28 +156,6 @@ def build_external(name: str, spec: dict, out_dir: str | os.PathLike) -> str:
             hub.resolve(spec, tmp)
     log.info("models.%s: %s model recorded in %s", name, spec["source"], out_dir)
     return "cpu"
-
-
-class _atomic_dir:
-    """Write a directory under a temp name beside `path`; rename into place only on success."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
-                if self.path.exists():
-                    shutil.rmtree(self.path)
-                os.replace(self.tmp, self.path)
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        return False
 
 
 def load(model_dir: str | os.PathLike, device: str | None = None):

@@ -7,8 +7,10 @@ leaves a file that looks complete. `read` checks the schema again on the way in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -223,6 +225,30 @@ def atomic_path(path: str | os.PathLike) -> tuple[Path, Path]:
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are for the whole group to read
     return path, Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike):
+    """Yield a temp directory beside `path`, renamed into place only if the block succeeds.
+
+    Temp directories left by a killed earlier attempt at the same output are removed first; the
+    directory gets ordinary permissions (mkdtemp makes it private).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write(

@@ -9,8 +9,6 @@ padding can never be mistaken for the end of a generation.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pandas as pd
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from . import prompts
+from . import prompts, tables
 
 EOS = "<|eos|>"
 PAD = "<|pad|>"
@@ -70,14 +68,6 @@ def build(frames: Iterable[pd.DataFrame], vocab_size: int) -> PreTrainedTokenize
 
 def train(frames: Iterable[pd.DataFrame], out_dir: str | os.PathLike, vocab_size: int) -> Path:
     """Train and save (save_pretrained) into `out_dir`, via a temp dir renamed into place."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with tables.atomic_dir(out_dir) as tmp:
         build(frames, vocab_size).save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir)
