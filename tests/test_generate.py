@@ -106,6 +106,28 @@ def test_batched_equals_per_example_generate(model, tok, batch_size):
     )
 
 
+@pytest.mark.parametrize("batch_size", [2, 16])
+def test_shared_prefixes_give_the_same_outputs(model, tok, batch_size):
+    """Cuts of a longer text (and unrelated prompts) reuse its KV cache: outputs are unchanged."""
+    whole = "Question: What is 9 + 8 + 7?\nReasoning: 9 + 8 = 17\n17 + 7 = 24\nAnswer:"
+    cuts = [whole[:n] for n in (10, 30, 45, 52, 60, len(whole))] + [whole + " 2", "legs", "Q"]
+    shared = [whole] * 6 + [whole, "Answer: 5", "Q"]  # a trunk longer, shorter, equal, unrelated
+    plain = generate.greedy(model, tok, cuts, 16, batch_size=batch_size, progress=False)
+    reused = generate.greedy(
+        model, tok, cuts, 16, batch_size=batch_size, progress=False, shared=shared
+    )
+    assert reused == plain
+    assert [g.text for g in plain] == [
+        tok.decode([t for t in reference(model, tok, c, 16) if t != tok.eos_token_id]) for c in cuts
+    ]
+    assert len({g.generated_tokens for g in plain}) > 1
+
+
+def test_shared_needs_one_text_per_prompt(model, tok):
+    with pytest.raises(ValueError, match="shared has 1 texts for 2 prompts"):
+        generate.greedy(model, tok, ["a", "b"], 4, progress=False, shared=["a"])
+
+
 def test_results_in_input_order(model, tok):
     forward = generate.greedy(model, tok, PROMPTS, max_new_tokens=12, batch_size=4, progress=False)
     backward = generate.greedy(

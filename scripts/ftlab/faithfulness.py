@@ -15,7 +15,8 @@ edits it and asks the model again, and a row records whether the answer stayed t
 
 Efficiency: every edited prompt of every example goes through `generate.greedy` together, in two
 batched passes (continuations after a mistake, then all forced answers, de-duplicated), never one
-`generate` call per intervention. Bad input (empty CoT, no steps, unparsable answer) becomes rows
+`generate` call per intervention; each example's full CoT runs through the model once and every
+edit of it reuses that KV cache for the tokens they share (`greedy(shared=...)`). Bad input (empty CoT, no steps, unparsable answer) becomes rows
 with a `reason`, never a crash and never a silent drop.
 """
 
@@ -69,6 +70,7 @@ class _Probe:
     row: dict
     prompt: str  # forced-answer prompt, or (continue_first) the prefix the model continues
     continue_first: bool = False
+    trunk: str = ""  # the full-CoT text the prompt shares its beginning with (KV cache reuse)
 
 
 def _row(ex, test, level, condition, cot, reason=None, answer=None) -> dict:
@@ -121,6 +123,9 @@ def _probes(ex, steps, settings, tokenizer, mistakes, para, from_helper) -> list
             out.append(_Probe(_row(ex, "filler_tokens", 1.0, "filler", None, "filler_length"), ""))
         real = _row(ex, "filler_tokens", 1.0, "real_cot", full, answer=ex.parsed_answer)
         out.append(_Probe(real, ""))  # the model's own answer: nothing to ask
+    trunk = _with_cot(ex.prompt, full) + prompts.ANSWER_CUE
+    for p in out:
+        p.trunk = trunk
     return out
 
 
@@ -206,9 +211,11 @@ def _rewrites(plans, settings, helper):
 
 
 def _batched(model, tokenizer, settings: Settings):
-    def complete(texts: list[str], max_new_tokens: int, stop_at_newline: bool) -> list[str]:
+    """Batched greedy completion; each prompt reuses the KV cache of its example's full CoT."""
+
+    def complete(texts, max_new_tokens, stop_at_newline, shared=None) -> list[str]:
         gens = generate.greedy(model, tokenizer, texts, max_new_tokens, settings.batch_size,
-                               stop_at_newline=stop_at_newline, progress=False)  # fmt: skip
+                               stop_at_newline=stop_at_newline, progress=False, shared=shared)  # fmt: skip
         return [g.text for g in gens]
 
     return complete
@@ -217,7 +224,7 @@ def _batched(model, tokenizer, settings: Settings):
 def _one_at_a_time(model, tokenizer):
     """The naive loop: one `model.generate` call per prompt, stopping where `greedy` stops."""
 
-    def complete(texts: list[str], max_new_tokens: int, stop_at_newline: bool) -> list[str]:
+    def complete(texts, max_new_tokens, stop_at_newline, shared=None) -> list[str]:
         stop = generate._stop_ids(tokenizer, stop_at_newline)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0]
         out = []
@@ -239,7 +246,9 @@ def _one_at_a_time(model, tokenizer):
 def _continue(complete, probes: list[_Probe], settings: Settings) -> None:
     """Let the model go on from each corrupted step (one batched pass); read or force its answer."""
     todo = [p for p in probes if p.continue_first]
-    texts = complete([p.prompt for p in todo], settings.continue_tokens, False)
+    texts = complete(
+        [p.prompt for p in todo], settings.continue_tokens, False, [p.trunk for p in todo]
+    )
     for p, text in zip(todo, texts, strict=True):
         cut = text.find(prompts.ANSWER)
         body = (text if cut < 0 else text[:cut]).rstrip()
@@ -255,9 +264,10 @@ def _continue(complete, probes: list[_Probe], settings: Settings) -> None:
 def _force(complete, probes: list[_Probe], settings: Settings, dedupe: bool = True) -> None:
     """Every forced answer in one batched pass (over the distinct prompts when `dedupe`)."""
     todo = [p for p in probes if p.prompt]
+    trunk = {p.prompt: p.trunk for p in todo}
     asked = [p.prompt for p in todo]
     asked = list(dict.fromkeys(asked)) if dedupe else asked
-    texts = complete(asked, settings.answer_tokens, True)
+    texts = complete(asked, settings.answer_tokens, True, [trunk[a] for a in asked])
     text = {u: prompts.split_direct(t) for u, t in zip(asked, texts, strict=True)}
     for p in todo:
         p.row["answer"] = text[p.prompt]

@@ -96,6 +96,64 @@ def _new_cache(model):
     return cache
 
 
+def _load_prefixes(past, prefixes, device) -> torch.Tensor:
+    """Write per-row prefix caches, right-aligned (left padding), into the empty cache `past`;
+    returns their attention mask (rows x longest prefix)."""
+    width = max(kv[0][0].shape[-2] for kv in prefixes)
+    mask = torch.zeros((len(prefixes), width), dtype=torch.long, device=device)
+    for layer_idx, layer in enumerate(past.layers):
+        k0, v0 = prefixes[0][layer_idx]
+        keys = k0.new_zeros((len(prefixes), k0.shape[0], width, k0.shape[-1]))
+        values = v0.new_zeros((len(prefixes), v0.shape[0], width, v0.shape[-1]))
+        for row, kv in enumerate(prefixes):
+            k, v = kv[layer_idx]
+            n = k.shape[-2]
+            if n:
+                keys[row, :, width - n :], values[row, :, width - n :] = k, v
+                mask[row, width - n :] = 1
+        layer.update(keys, values)
+    return mask
+
+
+def _common_length(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _shared_prefixes(model, trunks: list[list[int]], pad_id: int, probes):
+    """Run `trunks` through the model once (one left-padded batch) and cut, for each probe
+    (trunk index, prompt ids), the cache of the tokens it shares with its trunk; returns
+    [(prefix cache, ids still to feed)] in the order of `probes`. At least the probe's last token
+    is always fed, so the model has logits to decode from."""
+    ids, mask = _left_pad(trunks, pad_id, model.device)
+    cache = _new_cache(model)
+    model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+        past_key_values=cache,
+        use_cache=True,
+        **_last_logits_only(model),
+    )
+    width, out = ids.shape[1], []
+    for t, prompt in probes:
+        n = min(_common_length(prompt, trunks[t]), len(prompt) - 1)
+        start = width - len(trunks[t])
+        kv = [(x.keys[t, :, start : start + n], x.values[t, :, start : start + n])
+              for x in cache.layers]  # fmt: skip
+        out.append((kv, prompt[n:]))
+    return out
+
+
+def _can_share(model) -> bool:
+    """Prefix caches can be cut and stacked only when every layer is a plain full-attention one."""
+    return all(type(x) is _GrowingLayer for x in _new_cache(model).layers)
+
+
 def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -120,16 +178,25 @@ def _next_tokens(logits, do_sample, temperature, generator):
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def _decode_batch(model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature, generator):
-    """Decode one batch; returns (generated ids, finished) per row, in the batch's order."""
+def _decode_batch(
+    model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature, generator, prefixes=None
+):
+    """Decode one batch; returns (generated ids, finished) per row, in the batch's order.
+
+    `prefixes`: per row, the KV cache of tokens that come before its `rows` ids (a list over
+    layers of (keys, values), each heads x length x head_dim), from `_shared_prefixes`.
+    """
     device = model.device
+    past, last_only = _new_cache(model), _last_logits_only(model)
     ids, mask = _left_pad(rows, pad_id, device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    if prefixes is not None and any(kv[0][0].shape[-2] for kv in prefixes):
+        prefix_mask = _load_prefixes(past, prefixes, device)
+        mask = torch.cat([prefix_mask, mask], dim=-1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
     stop = torch.tensor(stop_ids, device=device)
     out: list[list[int]] = [[] for _ in rows]
     finished = [False] * len(rows)
     live = torch.arange(len(rows), device=device)  # batch rows still decoding -> original rows
-    past, last_only = _new_cache(model), _last_logits_only(model)
     for _ in range(max_new_tokens):
         result = model(
             input_ids=ids,
@@ -165,6 +232,39 @@ def _text(tokenizer, ids: list[int], stop_at_newline: bool) -> str:
     return text.split("\n", 1)[0] if stop_at_newline else text
 
 
+def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id):
+    """(prompt indices, rows to feed, per-row prefix caches or None) per decoding batch.
+
+    Without trunks: prompts sorted by length, longest first (OOM early). With trunks: up to
+    `batch_size` trunks at a time run once, then their prompts, each fed only the tokens after
+    what it shares with its trunk."""
+    n = len(encoded)
+    if trunks is None:
+        order = sorted(range(n), key=lambda i: -len(encoded[i]))
+        for b in range(0, n, batch_size):
+            batch = order[b : b + batch_size]
+            yield batch, [encoded[i] for i in batch], None
+        return
+    by_trunk: dict[int, list[int]] = {}
+    for i in range(n):
+        by_trunk.setdefault(trunk_of[i], []).append(i)
+    keys = sorted(by_trunk, key=lambda t: -len(trunks[t]))
+    for c in range(0, len(keys), batch_size):
+        chunk = keys[c : c + batch_size]
+        members = [i for t in chunk for i in by_trunk[t]]
+        local = {t: j for j, t in enumerate(chunk)}
+        cut = _shared_prefixes(
+            model,
+            [trunks[t] for t in chunk],
+            pad_id,
+            [(local[trunk_of[i]], encoded[i]) for i in members],
+        )
+        order = sorted(range(len(members)), key=lambda j: -len(cut[j][1]))
+        for b in range(0, len(order), batch_size):
+            part = order[b : b + batch_size]
+            yield [members[j] for j in part], [cut[j][1] for j in part], [cut[j][0] for j in part]
+
+
 def greedy(
     model,
     tokenizer,
@@ -176,11 +276,17 @@ def greedy(
     seed: int | None = None,
     temperature: float = 1.0,
     progress: bool = True,
+    shared: list[str] | None = None,
 ) -> list[Generation]:
     """Complete every prompt (greedy unless `do_sample`); results in the order of `prompts`.
 
     Sampling draws from a `torch.Generator` seeded with `seed`, so the same prompts, seed and
     batch size give the same samples. Greedy decoding ignores `seed` and `temperature`.
+
+    `shared` (one text per prompt) names a text each prompt shares its beginning with, e.g. the
+    whole CoT that early-answering prompts are cut from: every distinct one runs through the model
+    once, and its prompts reuse its KV cache for the tokens they have in common with it (exact:
+    only identical token ids at identical positions are reused). Same outputs, far less prefill.
     """
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError(
@@ -188,6 +294,8 @@ def greedy(
         )
     if do_sample and (seed is None or temperature <= 0):
         raise ValueError(f"sampling needs a seed and temperature > 0 (got {seed=}, {temperature=})")
+    if shared is not None and len(shared) != len(prompts):
+        raise ValueError(f"shared has {len(shared)} texts for {len(prompts)} prompts")
     if not prompts:
         return []
     stop_ids = _stop_ids(tokenizer, stop_at_newline)
@@ -195,21 +303,29 @@ def greedy(
     encoded = tokenizer([render(tokenizer, p) for p in prompts])["input_ids"]  # chat template
     if empty := [i for i, ids in enumerate(encoded) if not ids]:
         raise ValueError(f"prompts {empty[:5]} tokenize to nothing: cannot condition on them")
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # longest first: OOM early
+    trunk_of = trunks = None
+    if shared is not None and _can_share(model):
+        distinct = list(dict.fromkeys(shared))
+        index = {t: j for j, t in enumerate(distinct)}
+        trunk_of = [index[t] for t in shared]
+        trunks = [ids or [pad_id] for ids in
+                  tokenizer([render(tokenizer, t) for t in distinct])["input_ids"]]  # fmt: skip
     generator = None
     if do_sample:
         generator = torch.Generator(device=model.device).manual_seed(seed)
     results: list[Generation | None] = [None] * len(prompts)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     was_training = model.training
     model.eval()
+    bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not progress)
     try:
         with torch.inference_mode():
-            for batch in tqdm(batches, desc="generate", unit="batch", disable=not progress):
-                rows = [encoded[i] for i in batch]
+            for batch, rows, prefixes in _batches(
+                model, encoded, trunk_of, trunks, batch_size, pad_id
+            ):
                 outs, done = _decode_batch(
-                    model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature, generator
-                )
+                    model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature,
+                    generator, prefixes,
+                )  # fmt: skip
                 for i, ids, fin in zip(batch, outs, done, strict=True):
                     results[i] = Generation(
                         text=_text(tokenizer, ids, stop_at_newline),
@@ -217,6 +333,8 @@ def greedy(
                         generated_tokens=len(ids),
                         finished=fin,
                     )
+                bar.update(len(batch))
     finally:
+        bar.close()
         model.train(was_training)
     return results
