@@ -42,6 +42,12 @@ EMBEDDED_MODELS = [
 ]
 
 
+def stage_threads(rule):
+    """Torch threads of a model stage: `threads`, or its per-stage entry / `default`."""
+    threads = config["threads"]
+    return threads if isinstance(threads, int) else threads.get(rule, threads["default"])
+
+
 def code_hash(script):
     """Hash of the ftlab modules `script` imports: library edits rerun exactly these jobs."""
     return codehash.stage_hash(Path(workflow.basedir) / "scripts" / script)
@@ -327,11 +333,15 @@ def faithfulness_check():
                 raise WorkflowError(
                     f"studies.faithfulness.{key}[{i}]: unknown {name!r}"
                 )
-    for key in ("baseline", "helper"):
-        if study[key] is not None and study[key] not in config["models"]:
-            raise WorkflowError(
-                f"studies.faithfulness.{key}: unknown model {study[key]!r}"
-            )
+    baseline = study["baseline"]
+    names = {"helper": [study["helper"]] if study["helper"] else []}
+    names["baseline"] = [baseline] if isinstance(baseline, str) else baseline
+    for key, values in names.items():
+        for name in values:
+            if name not in config["models"]:
+                raise WorkflowError(
+                    f"studies.faithfulness.{key}: unknown model {name!r}"
+                )
 
 
 def faithfulness_inputs(wildcards):

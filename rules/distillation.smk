@@ -17,7 +17,7 @@ rule build_trainset:
         variant="|".join(DISTILLATION_VARIANTS),
     conda:
         "../envs/train.yaml"
-    threads: config["threads"]
+    threads: stage_threads("build_trainset")
     resources:
         gpu=distillation_trainset_gpus,
         mem_mb=4000,

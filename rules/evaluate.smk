@@ -11,7 +11,7 @@ rule evaluate:
         "benchmarks/evaluate/{run}/{task}.tsv"
     conda:
         "../envs/eval.yaml"
-    threads: config["threads"]
+    threads: stage_threads("evaluate")
     resources:
         gpu=1,
         mem_mb=4000,

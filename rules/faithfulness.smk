@@ -15,7 +15,7 @@ rule score_faithfulness:
         "benchmarks/faithfulness/{run}/{task}.tsv"
     conda:
         "../envs/eval.yaml"
-    threads: config["threads"]
+    threads: stage_threads("score_faithfulness")
     resources:
         gpu=1,
         mem_mb=4000,

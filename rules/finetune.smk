@@ -3,8 +3,14 @@
 # runs (through their eval targets); this file adds no targets.
 
 
+def finetune_gpus(wildcards):
+    """GPUs of a fine-tuning job: one per training process (finetune.num_processes)."""
+    return finetune_settings(wildcards).get("num_processes", 1)
+
+
 rule finetune:
-    """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full or LoRA)."""
+    """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full, LoRA or
+    QLoRA; finetune.num_processes > 1 runs data-parallel under accelerate launch)."""
     input:
         trainset=f"{RESULTS}/trainsets/{{study}}/{{variant}}/{{task}}.parquet",
         model=finetune_base_model,
@@ -19,9 +25,9 @@ rule finetune:
         variant=r"[A-Za-z0-9_]+",
     conda:
         "../envs/train.yaml"
-    threads: config["threads"]
+    threads: stage_threads("finetune")
     resources:
-        gpu=1,
+        gpu=finetune_gpus,
         mem_mb=8000,
         runtime=120,
     params:

@@ -34,7 +34,7 @@ rule build_model:
         "benchmarks/build_model/{model}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: config["threads"]
+    threads: stage_threads("build_model")
     resources:
         gpu=1,
         mem_mb=8000,

@@ -18,7 +18,7 @@ rule generate_rationales:
         teacher=r"[A-Za-z0-9_]+",
     conda:
         "../envs/eval.yaml"
-    threads: config["threads"]
+    threads: stage_threads("generate_rationales")
     resources:
         gpu=1,
         mem_mb=4000,

@@ -13,7 +13,7 @@ with logs.to(snakemake.log[0]) as log:
     )
     evals = pd.concat([tables.read(f, "eval") for f in snakemake.input.evals], ignore_index=True)
     summary = fs.summarize(faith, evals, p.base_models, p.baseline, p.resamples, p.seed)
-    verdict = fs.findings(summary)
+    verdict = fs.findings(summary, p.baseline)
     for line in verdict:
         log.info("seed finding: %s", line)
     fs.plot_early_answering(fs.early_curve(faith, p.base_models), snakemake.output.early)

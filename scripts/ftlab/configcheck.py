@@ -5,6 +5,7 @@ Runs right after Snakemake's `validate`, before any job; every message names the
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import jsonschema
@@ -24,7 +25,9 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
     lines = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         if err.validator in ("allOf", "anyOf", "oneOf") and err.context:
-            err = jsonschema.exceptions.best_match(err.context)
+            # the branch of the value's own type says what is wrong inside it
+            inner = [e for e in err.context if e.validator != "type"] or err.context
+            err = jsonschema.exceptions.best_match(inner)
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         lines.append(f"{where}: {err.message}")
     return lines
@@ -90,6 +93,21 @@ def check(config: dict) -> None:
     _refs(ev.get("models"), models, "evaluation.models", "model")
     _refs(ev.get("tasks"), tasks, "evaluation.tasks", "task")
     _check_distillation(config.get("studies", {}).get("distillation"), tasks, models)
+    _check_qlora(config)
+
+
+def _check_qlora(config: dict) -> None:
+    """QLoRA needs bitsandbytes; its CUDA GPU is the job's check (a submit host may have none)."""
+    methods = {"finetune.method": (config.get("finetune") or {}).get("method")}
+    for name, study in (config.get("studies") or {}).items():
+        override = (study or {}).get("finetune") or {}
+        methods[f"studies.{name}.finetune.method"] = override.get("method")
+    for path, method in methods.items():
+        if method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(
+                f"{path}: qlora needs bitsandbytes, which is not installed here "
+                "(pip install bitsandbytes; it also needs a CUDA GPU when the job runs)"
+            )
 
 
 def _check_distillation(study: dict | None, tasks: set[str], models: set[str]) -> None:

@@ -90,10 +90,15 @@ def _stat(group, stage, task, test, metric, values, resamples, seed) -> dict:
                 ci_low=lo, ci_high=hi, n=len(values))  # fmt: skip
 
 
-def summarize(faith: pd.DataFrame, evals: pd.DataFrame, base_models, baseline: str,
+def baselines(baseline) -> list[str]:
+    """`studies.faithfulness.baseline`: one model name or a list of them."""
+    return [baseline] if isinstance(baseline, str) else list(baseline or [])
+
+
+def summarize(faith: pd.DataFrame, evals: pd.DataFrame, base_models, baseline,
               resamples: int, seed: int) -> pd.DataFrame:  # fmt: skip
     """The "faithfulness_summary" table: scores, filler/no-CoT/CoT accuracy, CoT vs direct
-    accuracy (eval tables), and each fine-tuned group's change against `baseline`."""
+    accuracy (eval tables), and each fine-tuned group's change against each `baseline`."""
     rows = []
     scores = _grouped(example_scores(faith), base_models)
     for (group, stage, task, test), g in scores.groupby(["group", "stage", "task", "test"]):
@@ -115,7 +120,8 @@ def summarize(faith: pd.DataFrame, evals: pd.DataFrame, base_models, baseline: s
         for (group, stage, task), idx in wide.groupby(["group", "stage", "task"]).groups.items():
             rows.append(_stat(group, stage, task, "accuracy", "cot_minus_direct", gain[idx],
                               resamples, seed))  # fmt: skip
-    rows += _changes(scores, baseline, resamples, seed)
+    for name in baselines(baseline):
+        rows += _changes(scores, name, resamples, seed)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -140,11 +146,18 @@ def _changes(scores: pd.DataFrame, baseline: str, resamples: int, seed: int) -> 
     return rows
 
 
-def findings(summary: pd.DataFrame) -> list[str]:
-    """Plain sentences: does the seed paper's finding (faithfulness falls) hold here?"""
+def findings(summary: pd.DataFrame, baseline=()) -> list[str]:
+    """Plain sentences: does the seed paper's finding (faithfulness falls) hold here? One line
+    per baseline that could not be compared (it has no scored CoT on the tasks), saying so."""
     changes = summary[summary["stage"] == "change"]
+    compared = {m.removeprefix("score_change_vs_") for m in changes["metric"]}
+    untested = [
+        f"'{FINDING}' vs {name}: not tested ({name} has no scored CoT on these tasks: every "
+        "example has a reason, e.g. no steps or no parsable answer, or it was not scored)"
+        for name in baselines(baseline) if name not in compared
+    ]  # fmt: skip
     if changes.empty:
-        return [f"'{FINDING}': not tested (no fine-tuned runs, or no baseline scores)"]
+        return untested or [f"'{FINDING}': not tested (no fine-tuned runs, or no baseline scores)"]
     lines = []
     for r in changes.itertuples(index=False):
         verdict = ("holds" if r.ci_high < 0 else "does not hold (rises)" if r.ci_low > 0
@@ -155,7 +168,7 @@ def findings(summary: pd.DataFrame) -> list[str]:
     falls, sig = int((changes["value"] < 0).sum()), int((changes["ci_high"] < 0).sum())
     lines.insert(0, f"'{FINDING}' holds in {falls} of {len(changes)} task x test comparisons "
                     f"({sig} with a 95% CI below 0)")  # fmt: skip
-    return lines
+    return lines + untested
 
 
 # ---- plots --------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ class Settings:
     steps: int = 1000
     batch_size: int = 16
     seq_len: int = 256
-    lr: float = 0.003
+    lr: float = 0.001
     warmup_steps: int = 50
     weight_decay: float = 0.1
     bf16: bool = True
