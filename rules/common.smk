@@ -45,7 +45,9 @@ EMBEDDED_MODELS = [
 def stage_threads(rule):
     """Torch threads of a model stage: `threads`, or its per-stage entry / `default`."""
     threads = config["threads"]
-    return threads if isinstance(threads, int) else threads.get(rule, threads["default"])
+    return (
+        threads if isinstance(threads, int) else threads.get(rule, threads["default"])
+    )
 
 
 def code_hash(script):
@@ -261,6 +263,11 @@ TARGET_FUNCTIONS.append(distillation_targets)
 # --- finetune (helpers for rules/finetune.smk) ---
 def finetune_base_model(wildcards):
     return model_dir(config["studies"][wildcards.study]["student"])
+
+
+def finetune_gpus(wildcards):
+    """GPUs of a fine-tuning job: one per training process (finetune.num_processes)."""
+    return finetune_settings(wildcards).get("num_processes", 1)
 
 
 def finetune_settings(wildcards):

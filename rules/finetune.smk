@@ -3,11 +3,6 @@
 # runs (through their eval targets); this file adds no targets.
 
 
-def finetune_gpus(wildcards):
-    """GPUs of a fine-tuning job: one per training process (finetune.num_processes)."""
-    return finetune_settings(wildcards).get("num_processes", 1)
-
-
 rule finetune:
     """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full, LoRA or
     QLoRA; finetune.num_processes > 1 runs data-parallel under accelerate launch)."""

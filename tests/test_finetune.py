@@ -1,6 +1,11 @@
-"""finetune: loss goes down, loss on the completion only, LoRA saves, same seed same run, atomic."""
+"""finetune: loss goes down, loss on the completion only, LoRA/QLoRA save, same seed same run,
+atomic, QLoRA's clear errors, and two processes under accelerate launch."""
 
 from __future__ import annotations
+
+import importlib.util
+import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -8,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from ftlab import finetune, models, prompts, tables, tokenizer
+from ftlab import configcheck, finetune, models, prompts, tables, tokenizer
 
 torch.set_num_threads(1)
 
@@ -168,8 +173,117 @@ def test_settings_reject_unknown_keys():
     with pytest.raises(ValueError, match="learning_rate"):
         finetune.Settings.from_config({"learning_rate": 0.1})
     with pytest.raises(ValueError, match="finetune.method"):
-        finetune.Settings.from_config({"method": "qlora"})
+        finetune.Settings.from_config({"method": "qdora"})
+    with pytest.raises(ValueError, match="finetune.num_processes"):
+        finetune.Settings.from_config({"num_processes": 0})
     with pytest.raises(ValueError, match="finetune.lora"):
         finetune.Settings.from_config({"lora": {"rank": 4}})
     settings = finetune.Settings.from_config({"lora": {"r": 4, "target_modules": ["q_proj"]}})
     assert settings.lora.r == 4 and settings.lora.target_modules == ("q_proj",)
+
+
+def without_bitsandbytes(monkeypatch, installed: bool):
+    """importlib.util.find_spec as if bitsandbytes were (not) installed; nothing else changes."""
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        if name == "bitsandbytes":
+            return SimpleNamespace(name=name) if installed else None
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_qlora_without_bitsandbytes_is_a_config_error(monkeypatch):
+    without_bitsandbytes(monkeypatch, installed=False)
+    study = {"teacher": "m", "student": "m", "tasks": ["t"], "finetune": {"method": "lora"}}
+    config = {
+        "tasks": {"t": {"source": "embedded"}},
+        "models": {"m": {"source": "embedded", "pretrain": {"tasks": ["t"]}}},
+        "finetune": {"method": "full"},
+        "studies": {"distillation": study},
+    }
+    configcheck.check(config)  # full and lora need nothing extra
+    study["finetune"]["method"] = "qlora"
+    with pytest.raises(configcheck.ConfigError) as error:
+        configcheck.check(config)
+    assert str(error.value).startswith(
+        "studies.distillation.finetune.method: qlora needs bitsandbytes"
+    )
+    assert "pip install bitsandbytes" in str(error.value)
+    del study["finetune"]
+    config["finetune"]["method"] = "qlora"  # the default every study inherits
+    with pytest.raises(
+        configcheck.ConfigError, match=r"^finetune\.method: .*pip install bitsandbytes"
+    ):
+        configcheck.check(config)
+    without_bitsandbytes(monkeypatch, installed=True)
+    configcheck.check(config)  # CUDA is the job's check: a submit host may have no GPU
+
+
+def test_qlora_on_cpu_fails_before_loading_anything(trainset, base_model, tmp_path, monkeypatch):
+    without_bitsandbytes(monkeypatch, installed=False)
+    with pytest.raises(ValueError, match="needs bitsandbytes: pip install bitsandbytes"):
+        run(trainset, base_model, tmp_path / "run", method="qlora")
+    without_bitsandbytes(monkeypatch, installed=True)
+    with pytest.raises(ValueError) as error:
+        run(trainset, base_model, tmp_path / "run", method="qlora")
+    assert str(error.value) == (
+        "finetune.method qlora needs a CUDA GPU (4-bit bitsandbytes weights); this job runs on cpu"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_qlora_config_is_4bit_nf4_with_bf16_compute():
+    quant = finetune.quantization(finetune.Settings.from_config({"method": "qlora"}))
+    assert quant.load_in_4bit and quant.bnb_4bit_quant_type == "nf4"
+    assert quant.bnb_4bit_use_double_quant and quant.bnb_4bit_compute_dtype == torch.bfloat16
+    assert finetune.quantization(finetune.Settings.from_config({"method": "lora"})) is None
+
+
+def test_qlora_merges_its_adapter_into_a_bf16_reload_of_the_base(base_model, tok, tmp_path):
+    from peft import get_peft_model
+
+    settings = finetune.Settings.from_config({"method": "qlora", "lora": {"r": 4}})
+    trained = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base_model), finetune.lora_config(settings.lora)
+    )
+    torch.manual_seed(1)
+    for name, param in trained.named_parameters():  # stands in for training (B starts at 0)
+        if "lora_B" in name:
+            param.data.normal_(std=0.1)
+    finetune.save(SimpleNamespace(model=trained), tok, settings, tmp_path, base_model, "cpu")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    merged = load_file(tmp_path / "model.safetensors")
+    base = load_file(base_model / "model.safetensors")
+    expected = trained.merge_and_unload().state_dict()  # float32 merge
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert all(w.dtype == torch.bfloat16 for w in merged.values())
+    assert not torch.equal(merged[q], base[q].bfloat16())  # the adapter is in
+    for key, weight in merged.items():
+        assert torch.allclose(weight.float(), expected[key], atol=2e-2, rtol=1e-2), key
+    model, _ = models.load(tmp_path, device="cpu")  # evaluation loads it like any run
+    assert model(torch.tensor([[5, 6, 7]])).logits.shape == (1, 3, len(tok))
+
+
+def test_two_processes_train_one_run_and_count_every_ranks_tokens(
+    trainset, base_model, tok, tmp_path
+):
+    out = tmp_path / "ddp"
+    settings = {"num_processes": 2, "epochs": 1, "max_steps": None, "batch_size": 2}
+    finetune.run(trainset, base_model, out, {**SETTINGS, **settings}, seed=0, threads=2)
+    log = tables.read(out / finetune.TRAIN_LOG, "train_log")
+    # 8 examples, 2 per rank and step: 2 steps, and together they saw every token once
+    assert list(log.step) == [1, 2]
+    every_token = sum(
+        len(tok(p + c)["input_ids"]) + 1
+        for p, c in zip(trainset.prompt, trainset.completion, strict=True)
+    )
+    assert log.tokens.sum() == every_token
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["num_processes"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]  # rank 1 wrote nothing here
+    model, _ = models.load(out, device="cpu")
+    base = load_file(base_model / "model.safetensors")
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(model.state_dict()[q], base[q])

@@ -8,23 +8,35 @@ right padding a causal model never attends to a pad from a real token, so SDPA k
 against a hand-written packed loop and against TRL's defaults.
 
 A run directory holds the weights (safetensors) and tokenizer, loadable by `models.load`; for
-LoRA these are the merged weights and the adapter alone is in `adapter/`. `train_log.parquet` has
-one row per optimiser step. The directory is built in a temp dir and renamed into place last, so
-an interrupted run leaves nothing that looks finished.
+LoRA these are the merged weights and the adapter alone is in `adapter/`. QLoRA trains the same
+adapter over 4-bit NF4 base weights (bitsandbytes, CUDA only); 4-bit weights cannot take a merge,
+so the adapter is merged into a bf16 reload of the base. `train_log.parquet` has one row per
+optimiser step. The directory is built in a temp dir and renamed into place last, so an
+interrupted run leaves nothing that looks finished.
+
+`num_processes` > 1 trains data-parallel: `run` starts `accelerate launch` (torchrun; one process
+per GPU, gloo on CPU) on this module's `main`, each rank trains its shard of every batch (the
+Trainer's DDP), the train log sums the tokens of all ranks, and only rank 0 writes the run.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
 import os
-import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import datasets
 import pandas as pd
 import torch
+from accelerate import PartialState
 from tqdm.auto import tqdm
 from transformers import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
@@ -35,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ADAPTER_DIR = "adapter"
 TRAIN_LOG = "train_log.parquet"
+METHODS = ("full", "lora", "qlora")
 LLAMA_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -51,6 +64,7 @@ class Settings:
     """The `finetune:` config section (see resources/config.schema.yaml for each key)."""
 
     method: str = "full"
+    num_processes: int = 1
     lr: float = 1e-3
     epochs: float = 3.0
     max_steps: int | None = None
@@ -79,8 +93,10 @@ class Settings:
         if "target_modules" in lora:
             lora["target_modules"] = tuple(lora["target_modules"])
         settings = cls(**values, lora=LoraSettings(**lora))
-        if settings.method not in ("full", "lora"):
-            raise ValueError(f"finetune.method: {settings.method!r} is not one of full, lora")
+        if settings.method not in METHODS:
+            raise ValueError(f"finetune.method: {settings.method!r} is not one of {METHODS}")
+        if settings.num_processes < 1:
+            raise ValueError(f"finetune.num_processes: {settings.num_processes} is below 1")
         return settings
 
 
@@ -116,7 +132,9 @@ class RightPadCollator:
 class TrainLog(TrainerCallback):
     """One train_log row per optimiser step; a tqdm bar, and a line in the job log every `every`.
 
-    `tokens` counts the real (non-pad) tokens of the step, prompt and completion.
+    `tokens` counts the real (non-pad) tokens of the step, prompt and completion, of every rank
+    (`_Trainer.log` sums them). Only rank 0 reports; with several ranks there is no bar (their
+    output is piped into the job log line by line), the step lines show progress.
 
     Replaces the Trainer's own progress output, which prints every step's log dict.
     """
@@ -132,7 +150,12 @@ class TrainLog(TrainerCallback):
         self.tokens += n
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.bar = tqdm(total=state.max_steps, desc="finetune", unit="step")
+        self.bar = tqdm(
+            total=state.max_steps,
+            desc="finetune",
+            unit="step",
+            disable=args.world_size > 1 or not state.is_world_process_zero,
+        )
         self.tokens, self.clock = 0, time.perf_counter()
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -155,7 +178,8 @@ class TrainLog(TrainerCallback):
         self.tokens, self.clock = 0, now
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{row['loss']:.4f}", refresh=False)
-        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
+        last = state.global_step == state.max_steps
+        if state.is_world_process_zero and (state.global_step % self.every == 0 or last):
             rate = sum(r["tokens"] for r in self.rows) / sum(r["seconds"] for r in self.rows)
             log.info(
                 "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s",
@@ -176,6 +200,12 @@ class _Trainer(SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         self.train_log.count(int(inputs.pop("num_real_tokens", 0)))
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs:  # an optimiser step, logged by every rank: count all ranks' tokens
+            tokens = torch.tensor(self.train_log.tokens, device=self.accelerator.device)
+            self.train_log.tokens = int(self.accelerator.reduce(tokens, reduction="sum"))
+        super().log(logs, *args, **kwargs)
 
 
 def sft_config(settings: Settings, seed: int, device: str, out: Path) -> SFTConfig:
@@ -202,6 +232,7 @@ def sft_config(settings: Settings, seed: int, device: str, out: Path) -> SFTConf
         activation_checkpointing=False,  # TRL turns it on by default: ~30% slower on CPU
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # several processes: every weight gets a gradient
         dataset_num_proc=None,
         eval_strategy="no",
         save_strategy="no",
@@ -247,7 +278,7 @@ def trainer(
         train_dataset=data,
         processing_class=tokenizer,
         data_collator=RightPadCollator(tokenizer.pad_token_id),
-        peft_config=lora_config(settings.lora) if settings.method == "lora" else None,
+        peft_config=lora_config(settings.lora) if settings.method != "full" else None,
         callbacks=[train_log],
         train_log=train_log,
     )
@@ -262,11 +293,45 @@ def train(model, tokenizer, data, settings: Settings, seed: int, device: str, wo
     return sft, sft.train_log.frame()
 
 
-def save(trainer, tokenizer, settings: Settings, out: Path) -> None:
-    """Weights as safetensors + tokenizer; LoRA: the adapter in adapter/, merged weights at top."""
+def quantization(settings: Settings):
+    """QLoRA's 4-bit base weights (NF4, double quantisation, bf16 compute); None otherwise."""
+    if settings.method != "qlora":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def check_qlora(device: str) -> None:
+    """QLoRA needs bitsandbytes and CUDA: say so before loading anything."""
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("finetune.method qlora needs bitsandbytes: pip install bitsandbytes")
+    if not device.startswith("cuda"):
+        raise ValueError(
+            "finetune.method qlora needs a CUDA GPU (4-bit bitsandbytes weights); "
+            f"this job runs on {device}"
+        )
+
+
+def save(trainer, tokenizer, settings: Settings, out: Path, base_model=None, device="cpu") -> None:
+    """Weights as safetensors + tokenizer; (Q)LoRA: the adapter in adapter/, merged weights at top.
+
+    QLoRA merges the adapter into the base reloaded in bf16 (on `device`), not into 4-bit weights.
+    """
     model = trainer.model
-    if settings.method == "lora":
+    if settings.method != "full":
         model.save_pretrained(out / ADAPTER_DIR)
+    if settings.method == "qlora":
+        from peft import PeftModel
+
+        base, _ = models.load(base_model, device=device)
+        model = PeftModel.from_pretrained(base.to(torch.bfloat16), out / ADAPTER_DIR)
+    if settings.method != "full":
         model = model.merge_and_unload()
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -283,28 +348,136 @@ def run(
 ) -> str:
     """Fine-tune `base_model` on `trainset` into `out_dir`; returns the device used.
 
-    `record` (from `provenance.collect`) goes, with the device and finish time, into the train
-    log's metadata and `provenance.json`.
+    `record` (from `provenance.collect`) goes, with the device, the number of processes and the
+    finish time, into the train log's metadata and `provenance.json`.
     """
     if not isinstance(settings, Settings):
         settings = Settings.from_config(settings)
-    models.set_threads(threads)
     device = models.pick_device()
+    if settings.method == "qlora":
+        check_qlora(device)
+    if settings.num_processes > 1:
+        launch(trainset, base_model, out_dir, settings, seed, threads, record, device)
+    else:
+        train_run(trainset, base_model, out_dir, settings, seed, threads, record, device)
+    return device
+
+
+def train_run(trainset, base_model, out_dir, settings: Settings, seed, threads, record, device):
+    """One process's share of `run` (all of it when there is one): train; rank 0 writes the run."""
+    models.set_threads(threads)
+    state = PartialState(cpu=device == "cpu")  # a launched rank joins its process group here
+    place = "cpu" if device == "cpu" else str(state.device)  # a rank's own GPU
     data = read_trainset(trainset)
-    model, tokenizer = models.load(base_model, device=device)
-    if settings.method == "full" or device == "cpu":
+    model, tokenizer = models.load(base_model, device=place, quantization=quantization(settings))
+    if settings.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    elif settings.method == "full" or device == "cpu":
         model = model.float()  # fp32 master weights; bf16 is autocast
     out = Path(out_dir)
     log.info(
-        "fine-tuning %s (%s, %s) on %s: %d examples, seed %d",
-        base_model, settings.method, device, trainset, len(data), seed,
+        "fine-tuning %s (%s, %s, rank %d of %d) on %s: %d examples, seed %d",
+        base_model, settings.method, place, state.process_index, state.num_processes, trainset,
+        len(data), seed,
     )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix=f"ftlab-{out.name}-") as work:  # trainer scratch
+        sft, train_log = train(model, tokenizer, data, settings, seed, device, Path(work))
+    if not state.is_main_process:
+        return
     with tables.atomic_dir(out) as tmp:
-        sft, train_log = train(model, tokenizer, data, settings, seed, device, tmp / "_trainer")
-        shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-        save(sft, tokenizer, settings, tmp)
-        record = {**(record or {}), "device": device, "finished": provenance.now()}
+        save(sft, tokenizer, settings, tmp, base_model, place)
+        record = {
+            **(record or {}),
+            "device": device,
+            "num_processes": state.num_processes,
+            "finished": provenance.now(),
+        }
         tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
         provenance.write_json(record, tmp)
     log.info("saved %s (%d steps, final loss %.4f)", out, len(train_log), train_log.loss.iloc[-1])
-    return device
+
+
+def launch(trainset, base_model, out_dir, settings: Settings, seed, threads, record, device):
+    """`train_run` in `settings.num_processes` processes under `accelerate launch`; waits.
+
+    accelerate's `--cpu` launcher starts one process (several only through MPI), so the
+    multi-GPU launcher (torchrun) starts the ranks on CPU too; they pick gloo there. Their
+    output goes line by line into this job's log.
+    """
+    n = settings.num_processes
+    if device != "cpu" and torch.cuda.device_count() < n:
+        raise ValueError(
+            f"finetune.num_processes {n}: this job sees {torch.cuda.device_count()} GPU(s)"
+        )
+    with tempfile.TemporaryDirectory(prefix="ftlab-launch-") as tmp:
+        if isinstance(trainset, pd.DataFrame):
+            trainset = tables.write(trainset, Path(tmp) / "trainset.parquet", "trainset")
+        job = Path(tmp) / "job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "trainset": str(trainset),
+                    "base_model": str(base_model),
+                    "out_dir": str(out_dir),
+                    "settings": asdict(settings),
+                    "seed": seed,
+                    "threads": max(1, threads // n),
+                    "record": record,
+                    "device": device,
+                },
+                default=str,
+            )
+        )
+        with socket.socket() as s:  # a free port for the ranks' rendezvous
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [
+            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+            "--num_processes", str(n), "--num_machines", "1", "--main_process_port", str(port),
+            "--mixed_precision", "bf16" if settings.bf16 else "no", "--dynamo_backend", "no",
+            "-m", "ftlab.finetune", str(job),
+        ]  # fmt: skip
+        scripts = str(Path(__file__).resolve().parents[1])  # where `ftlab` lives
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")])),
+            "OMP_NUM_THREADS": str(max(1, threads // n)),
+            "TQDM_DISABLE": "1",  # bars piped line by line would flood the log
+        }
+        log.info("launching %d processes: %s", n, " ".join(cmd))
+        with subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
+            try:
+                for line in proc.stdout:
+                    if line.strip():
+                        log.info("| %s", line.rstrip())
+            except BaseException:  # a cancelled job takes its ranks with it
+                proc.terminate()
+                raise
+        if proc.returncode:
+            raise RuntimeError(
+                f"finetune: `accelerate launch` of {n} processes failed (exit {proc.returncode}); "
+                "their output is above"
+            )
+
+
+def main(argv: list[str]) -> None:
+    """`python -m ftlab.finetune JOB.json`: one rank of a `launch`ed run."""
+    job = json.loads(Path(argv[0]).read_text())
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"rank {os.environ.get('RANK', '0')} %(levelname)s %(name)s: %(message)s",
+    )
+    job["settings"] = Settings.from_config(job["settings"])
+    try:
+        train_run(**job)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -31,7 +31,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def torch_dtype(name: str, device: str):
     """`auto` = bf16 on CUDA, float32 on CPU (bf16 greedy decoding differs by batch on CPU)."""
     if name == "auto":
-        return torch.bfloat16 if device == "cuda" else torch.float32
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
     return DTYPES[name]
 
 
@@ -90,7 +90,15 @@ def is_pointer(model_dir: str | os.PathLike) -> bool:
     return (Path(model_dir) / POINTER).exists()
 
 
-def load_pointer(model_dir: str | os.PathLike, device: str):
+def quantized(quantization, device: str) -> dict:
+    """from_pretrained arguments that load the weights quantised (a BitsAndBytesConfig: QLoRA's
+    4-bit base) straight onto `device`; none without a quantization."""
+    if quantization is None:
+        return {}
+    return {"quantization_config": quantization, "device_map": {"": device}}
+
+
+def load_pointer(model_dir: str | os.PathLike, device: str, quantization=None):
     """(model, tokenizer) for a model directory that points at a hub id or local directory."""
     p = json.loads((Path(model_dir) / POINTER).read_text())
     kwargs = dict(revision=p["revision"], trust_remote_code=bool(p["trust_remote_code"]))
@@ -100,5 +108,6 @@ def load_pointer(model_dir: str | os.PathLike, device: str):
         dtype=torch_dtype(p.get("dtype") or "auto", device),
         use_safetensors=True,
         **kwargs,
+        **quantized(quantization, device),
     )
     return model, tokenizer

@@ -158,18 +158,25 @@ def build_external(name: str, spec: dict, out_dir: str | os.PathLike) -> str:
     return "cpu"
 
 
-def load(model_dir: str | os.PathLike, device: str | None = None):
+def load(model_dir: str | os.PathLike, device: str | None = None, quantization=None):
     """(model in eval mode on `device`, tokenizer) from any model directory; safetensors only.
 
     bf16 weights on CUDA, float32 on CPU. Padding side is the generator's business.
+    `quantization` (a BitsAndBytesConfig, QLoRA) loads the weights quantised onto `device`.
     """
     device = device or pick_device()
     if hub.is_pointer(model_dir):
-        model, tokenizer = hub.load_pointer(model_dir, device)
-        return model.to(device).eval(), tokenizer
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, use_safetensors=True, trust_remote_code=False, dtype=dtype
-    )
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-    return model.to(device).eval(), tokenizer
+        model, tokenizer = hub.load_pointer(model_dir, device, quantization)
+    else:
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(
+            model_dir,
+            use_safetensors=True,
+            trust_remote_code=False,
+            dtype=dtype,
+            **hub.quantized(quantization, device),
+        )
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    if quantization is None:  # a quantised model is placed by from_pretrained and cannot move
+        model = model.to(device)
+    return model.eval(), tokenizer
