@@ -14,23 +14,18 @@ so the adapter is merged into a bf16 reload of the base. `train_log.parquet` has
 optimiser step. The directory is built in a temp dir and renamed into place last, so an
 interrupted run leaves nothing that looks finished.
 
-`num_processes` > 1 trains data-parallel: `run` starts `accelerate launch` (torchrun; one process
-per GPU, gloo on CPU) on this module's `main`, each rank trains its shard of every batch (the
-Trainer's DDP), the train log sums the tokens of all ranks, and only rank 0 writes the run.
+`num_processes` > 1 trains data-parallel (launch.py): each rank trains its shard of every batch
+(the Trainer's DDP), the train log sums the tokens of all ranks, and only rank 0 writes the run.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import datasets
@@ -41,7 +36,7 @@ from tqdm.auto import tqdm
 from transformers import PrinterCallback, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from . import models, prompts, provenance, tables
+from . import launch, models, prompts, provenance, tables
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +352,7 @@ def run(
     if settings.method == "qlora":
         check_qlora(device)
     if settings.num_processes > 1:
-        launch(trainset, base_model, out_dir, settings, seed, threads, record, device)
+        launch.launch(trainset, base_model, out_dir, settings, seed, threads, record, device)
     else:
         train_run(trainset, base_model, out_dir, settings, seed, threads, record, device)
     return device
@@ -397,87 +392,3 @@ def train_run(trainset, base_model, out_dir, settings: Settings, seed, threads, 
         tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
         provenance.write_json(record, tmp)
     log.info("saved %s (%d steps, final loss %.4f)", out, len(train_log), train_log.loss.iloc[-1])
-
-
-def launch(trainset, base_model, out_dir, settings: Settings, seed, threads, record, device):
-    """`train_run` in `settings.num_processes` processes under `accelerate launch`; waits.
-
-    accelerate's `--cpu` launcher starts one process (several only through MPI), so the
-    multi-GPU launcher (torchrun) starts the ranks on CPU too; they pick gloo there. Their
-    output goes line by line into this job's log.
-    """
-    n = settings.num_processes
-    if device != "cpu" and torch.cuda.device_count() < n:
-        raise ValueError(
-            f"finetune.num_processes {n}: this job sees {torch.cuda.device_count()} GPU(s)"
-        )
-    with tempfile.TemporaryDirectory(prefix="ftlab-launch-") as tmp:
-        if isinstance(trainset, pd.DataFrame):
-            trainset = tables.write(trainset, Path(tmp) / "trainset.parquet", "trainset")
-        job = Path(tmp) / "job.json"
-        job.write_text(
-            json.dumps(
-                {
-                    "trainset": str(trainset),
-                    "base_model": str(base_model),
-                    "out_dir": str(out_dir),
-                    "settings": asdict(settings),
-                    "seed": seed,
-                    "threads": max(1, threads // n),
-                    "record": record,
-                    "device": device,
-                },
-                default=str,
-            )
-        )
-        with socket.socket() as s:  # a free port for the ranks' rendezvous
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [
-            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-            "--num_processes", str(n), "--num_machines", "1", "--main_process_port", str(port),
-            "--mixed_precision", "bf16" if settings.bf16 else "no", "--dynamo_backend", "no",
-            "-m", "ftlab.finetune", str(job),
-        ]  # fmt: skip
-        scripts = str(Path(__file__).resolve().parents[1])  # where `ftlab` lives
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")])),
-            "OMP_NUM_THREADS": str(max(1, threads // n)),
-            "TQDM_DISABLE": "1",  # bars piped line by line would flood the log
-        }
-        log.info("launching %d processes: %s", n, " ".join(cmd))
-        with subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as proc:
-            try:
-                for line in proc.stdout:
-                    if line.strip():
-                        log.info("| %s", line.rstrip())
-            except BaseException:  # a cancelled job takes its ranks with it
-                proc.terminate()
-                raise
-        if proc.returncode:
-            raise RuntimeError(
-                f"finetune: `accelerate launch` of {n} processes failed (exit {proc.returncode}); "
-                "their output is above"
-            )
-
-
-def main(argv: list[str]) -> None:
-    """`python -m ftlab.finetune JOB.json`: one rank of a `launch`ed run."""
-    job = json.loads(Path(argv[0]).read_text())
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"rank {os.environ.get('RANK', '0')} %(levelname)s %(name)s: %(message)s",
-    )
-    job["settings"] = Settings.from_config(job["settings"])
-    try:
-        train_run(**job)
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
