@@ -8,6 +8,12 @@ and the ratios ftlab/packed (target >= 0.8) and ftlab/trl (target >= 3), plus th
 LoRA vs full fine-tuning. The machine may be shared: figures are noisy, run it twice.
 
     nice -n 15 .venv/bin/python bench/finetune.py --steps 30
+    nice -n 15 .venv/bin/python bench/finetune.py --steps 30 \
+        --trainset results/trainsets/distillation/cot_before/leg_counting.parquet \
+        --tokenizer results/models/student
+
+By default the trainset is synthetic chain-sum CoT examples of similar lengths (little padding);
+`--trainset` takes a pipeline trainset instead, with its real spread of completion lengths.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from ftlab import finetune, prompts, tokenizer  # noqa: E402
+from ftlab import finetune, prompts, tables, tokenizer  # noqa: E402
 
 # CPU seconds of this process by default: on a shared machine wall time measures the neighbours
 CLOCK = time.process_time
@@ -150,12 +156,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="1 keeps CPU time a fair measure")
     ap.add_argument("--wall", action="store_true", help="time with the wall clock, not CPU time")
     ap.add_argument("--skip-trl", action="store_true", help="TRL defaults are slow; skip them")
+    ap.add_argument("--trainset", help="a pipeline trainset (prompt, completion) instead")
+    ap.add_argument("--tokenizer", help="with --trainset: the directory of its model's tokenizer")
     a = ap.parse_args()
     global CLOCK
     CLOCK = time.perf_counter if a.wall else time.process_time
     torch.set_num_threads(a.threads)
-    frame = examples(a.examples)
-    tok = tokenizer.build([frame], a.vocab)
+    if a.trainset:
+        from transformers import AutoTokenizer
+
+        frame = tables.read(a.trainset, "trainset").head(a.examples).reset_index(drop=True)
+        tok = AutoTokenizer.from_pretrained(a.tokenizer)
+    else:
+        frame = examples(a.examples)
+        tok = tokenizer.build([frame], a.vocab)
     lr = 1e-3
 
     def model():
