@@ -5,7 +5,9 @@ explicit position ids and the KV cache, in a hand-written loop over `past_key_va
 (rather than `model.generate`) gives us what we need: per-sequence stopping at EOS or at a
 newline, sampling from a seeded `torch.Generator`, dropping finished rows from the batch so long
 CoT batches do not keep paying for rows that are done, and a KV cache that grows in place instead
-of being copied every step (bench/generate.py measures both).
+of being copied every step (bench/generate.py measures both). Prompts that share their beginning
+with a longer text (`shared=`, e.g. the cuts of one CoT in faithfulness scoring) reuse that text's
+KV cache instead of running their common tokens again.
 
 Greedy decoding is exact: batched outputs equal per-example greedy outputs (tests check this in
 fp32 against `model.generate`). Results come back in input order.
