@@ -15,9 +15,10 @@ edits it and asks the model again, and a row records whether the answer stayed t
 
 Efficiency: every edited prompt of every example goes through `generate.greedy` together, in two
 batched passes (continuations after a mistake, then all forced answers, de-duplicated), never one
-`generate` call per intervention; each example's full CoT runs through the model once and every
-edit of it reuses that KV cache for the tokens they share (`greedy(shared=...)`). Bad input (empty CoT, no steps, unparsable answer) becomes rows
-with a `reason`, never a crash and never a silent drop.
+`generate` call per intervention; each example's full CoT runs through the model once a pass
+and every edit of it reuses that KV cache for the tokens they share (`greedy(shared=...)`). Bad
+input (empty CoT, no steps, unparsable answer) becomes rows with a `reason`, never a crash and
+never a silent drop.
 """
 
 from __future__ import annotations

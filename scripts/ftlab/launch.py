@@ -35,6 +35,7 @@ def launch(
     output goes line by line into this job's log.
     """
     n = settings.num_processes
+    per_rank = max(1, threads // n)  # torch threads of each rank
     if device != "cpu" and torch.cuda.device_count() < n:
         raise ValueError(
             f"finetune.num_processes {n}: this job sees {torch.cuda.device_count()} GPU(s)"
@@ -51,7 +52,7 @@ def launch(
                     "out_dir": str(out_dir),
                     "settings": asdict(settings),
                     "seed": seed,
-                    "threads": max(1, threads // n),
+                    "threads": per_rank,
                     "record": record,
                     "device": device,
                 },
@@ -71,7 +72,7 @@ def launch(
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")])),
-            "OMP_NUM_THREADS": str(max(1, threads // n)),
+            "OMP_NUM_THREADS": str(per_rank),
             "TQDM_DISABLE": "1",  # bars piped line by line would flood the log
         }
         log.info("launching %d processes: %s", n, " ".join(cmd))

@@ -168,12 +168,11 @@ def load(model_dir: str | os.PathLike, device: str | None = None, quantization=N
     if hub.is_pointer(model_dir):
         model, tokenizer = hub.load_pointer(model_dir, device, quantization)
     else:
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
             model_dir,
             use_safetensors=True,
             trust_remote_code=False,
-            dtype=dtype,
+            dtype=hub.torch_dtype("auto", device),
             **hub.quantized(quantization, device),
         )
         tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)

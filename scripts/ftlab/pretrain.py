@@ -1,7 +1,7 @@
 """In-pipeline pretraining of an embedded model: a nanoGPT-style loop over packed task texts.
 
 What a model learns is decided by its corpus (`corpus`):
-* `tasks`: the train split as worked examples, `prompts.full_text` (question, rationale, answer),
+* `tasks`: the train split as worked examples (CoT prompt + `prompts.cot_completion`),
   with a seeded `direct_fraction` of them in the direct format instead (question, answer), so the
   model can answer with a rationale and without one;
 * `question_only_tasks`: only the question blocks, so the model knows how those questions read
@@ -13,8 +13,8 @@ parameters learns to reason far sooner when it is not also asked to predict the 
 numbers and animals are random; the questions are still read as context. Question-only texts
 are all target (their language is the point). Texts end with EOS, are shuffled with the seed and
 packed into one token stream; each step reads `batch_size` rows of `seq_len` tokens at seeded
-random offsets. AdamW, linear warm-up then cosine
-decay, bf16 autocast on CPU and CUDA. The same seed gives the same weights and losses on CPU.
+random offsets. AdamW, linear warm-up then cosine decay, bf16 autocast on CPU and CUDA. The same
+seed gives the same weights and losses on CPU.
 """
 
 from __future__ import annotations

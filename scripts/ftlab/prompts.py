@@ -64,13 +64,6 @@ def cot_after_completion(rationale: str, answer: str) -> str:
     return f" {answer}\n{REASONING} {rationale.strip()}"
 
 
-def full_text(question, choices, rationale, answer) -> str:
-    """A whole worked example (pretraining corpus): CoT prompt + CoT completion."""
-    if rationale:
-        return cot_prompt(question, choices) + cot_completion(rationale, answer)
-    return direct_prompt(question, choices) + direct_completion(answer)
-
-
 SYSTEM = (
     "Answer the question. When asked for reasoning, write short steps, one per line, "
     f"then the final answer on a line starting with '{ANSWER}'."
