@@ -119,6 +119,23 @@ def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_p
         assert set(ids[len(full) :]) <= {tok.pad_token_id}
 
 
+def test_the_loss_is_the_mean_cross_entropy_of_completion_tokens(trainset, base_model, tok, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(base_model)
+    settings = finetune.Settings.from_config({"batch_size": 8, "max_steps": 1})
+    data = finetune.read_trainset(trainset)
+    sft = finetune.trainer(model, tok, data, settings, 0, "cpu", tmp_path / "work")
+    batch = next(iter(sft.get_train_dataloader()))
+    targets = batch["labels"][:, 1:]
+    n = int((targets != -100).sum())
+    with torch.no_grad(), sft.compute_loss_context_manager():  # bf16 autocast, as in training
+        loss = sft.compute_loss(sft.model, dict(batch), num_items_in_batch=torch.tensor(n))
+        logits = model(input_ids=batch["input_ids"]).logits.float()[:, :-1]
+    expected = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum"
+    )
+    assert loss.item() == pytest.approx(expected.item() / n, rel=1e-3)
+
+
 def test_lora_saves_adapter_and_a_merged_model(trainset, base_model, tmp_path):
     from peft import PeftModel
 
