@@ -8,7 +8,9 @@ token, so batches are ragged as with a trained model (--full-length: every promp
 max_new_tokens). Timings are wall and CPU seconds (CPU time is robust to a shared machine).
 Prints tokens/s of: a per-example `model.generate` loop (the baseline), batched `model.generate`
 with left padding (the alternative to our loop), and `ftlab.generate.greedy`; the speed-up
-ratios; and whether ftlab's outputs equal the per-example ones exactly. Target: >= 10x.
+ratios; whether ftlab's outputs equal the per-example ones exactly (target: >= 10x); and the
+compute floor (`forward_floor`): where it is near ftlab's time, the machine is compute-bound
+and only less arithmetic (or an accelerator) would raise the ratio further.
 """
 
 from __future__ import annotations
@@ -94,6 +96,25 @@ def hf_batched(model, tokenizer, texts, max_new_tokens, batch_size, ids=False):
             n += int((out != tokenizer.pad_token_id).sum())
             generated += [[t for t in row if t != tokenizer.pad_token_id] for row in out.tolist()]
     return generated if ids else n
+
+
+def forward_floor(model, tokenizer, texts, outputs, batch_size) -> float:
+    """CPU seconds of plain batched forwards over every prompt followed by its output (left
+    padded, sorted by length; LM head on the output positions only): the arithmetic any exact
+    decoder does, without a decoding loop. Per-example time over this is the most batching can
+    gain on a compute-bound machine."""
+    seqs = sorted(
+        ((tokenizer(t)["input_ids"] + o, len(o)) for t, o in zip(texts, outputs, strict=True)),
+        key=lambda x: len(x[0]),
+    )
+    start = time.process_time()
+    with torch.inference_mode():
+        for i in range(0, len(seqs), batch_size):
+            batch = seqs[i : i + batch_size]
+            ids, mask = generate._left_pad([s for s, _ in batch], tokenizer.pad_token_id, "cpu")
+            hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            model.lm_head(hidden[:, -max(n for _, n in batch) :])
+    return time.process_time() - start
 
 
 def stop_at_varied_lengths(model, tokenizer, texts, max_new_tokens) -> None:
@@ -193,6 +214,11 @@ def main():
     )
     _, w_ours, c_ours = best["ftlab greedy"]
     _, w_hf, c_hf = best["HF generate batched"]
+    floor = min(forward_floor(model, tokenizer, texts, ref, args.batch_size) for _ in range(2))
+    print(
+        f"compute floor: one batched forward over every prompt + output, {floor:.2f} CPU s, "
+        f"is {cpu / floor:.1f}x faster than per-example; ftlab takes {c_ours / floor:.2f}x of it"
+    )
     print(
         f"speed-up vs per-example (tokens/s, cpu | wall): ftlab {(n_ours / c_ours) / (n_ref / cpu):.1f}x"
         f" | {(n_ours / w_ours) / (n_ref / wall):.1f}x;  HF batched {cpu / c_hf:.1f}x | {wall / w_hf:.1f}x"

@@ -7,7 +7,8 @@ newline, sampling from a seeded `torch.Generator`, dropping finished rows from t
 CoT batches do not keep paying for rows that are done, and a KV cache that grows in place instead
 of being copied every step (bench/generate.py measures both). Prompts that share their beginning
 with a longer text (`shared=`, e.g. the cuts of one CoT in faithfulness scoring) reuse that text's
-KV cache instead of running their common tokens again.
+KV cache instead of running their common tokens again; without `shared`, the tokens that all
+prompts start with (a task's instruction) run once and every prompt reuses them.
 
 Greedy decoding is exact: batched outputs equal per-example greedy outputs (tests check this in
 fp32 against `model.generate`). Results come back in input order.
@@ -24,6 +25,9 @@ from tqdm.auto import tqdm
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from .prompts import render
+
+
+MIN_COMMON_PREFIX = 4  # tokens every prompt starts with, from which they are run once for all
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,10 @@ def greedy(
         trunk_of = [index[t] for t in shared]
         trunks = [ids or [pad_id] for ids in
                   tokenizer([render(tokenizer, t) for t in distinct])["input_ids"]]  # fmt: skip
+    elif len(encoded) > 1 and _can_share(model):
+        common = min(_common_length(encoded[0], ids) for ids in encoded[1:])
+        if common >= MIN_COMMON_PREFIX:  # e.g. a task's instruction: run once, not per prompt
+            trunk_of, trunks = [0] * len(encoded), [encoded[0][:common]]
     generator = None
     if do_sample:
         generator = torch.Generator(device=model.device).manual_seed(seed)
