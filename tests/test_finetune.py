@@ -119,7 +119,9 @@ def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_p
         assert set(ids[len(full) :]) <= {tok.pad_token_id}
 
 
-def test_the_loss_is_the_mean_cross_entropy_of_completion_tokens(trainset, base_model, tok, tmp_path):
+def test_the_loss_is_the_mean_cross_entropy_of_completion_tokens(
+    trainset, base_model, tok, tmp_path
+):
     model = AutoModelForCausalLM.from_pretrained(base_model)
     settings = finetune.Settings.from_config({"batch_size": 8, "max_steps": 1})
     data = finetune.read_trainset(trainset)

@@ -123,6 +123,23 @@ def test_shared_prefixes_give_the_same_outputs(model, tok, batch_size):
     assert len({g.generated_tokens for g in plain}) > 1
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_a_common_instruction_runs_once_with_the_same_outputs(model, tok, batch_size, monkeypatch):
+    instruction = "Answer the question. All cats are animals. Reasoning: Answer: "
+    prompts_ = [instruction + p for p in PROMPTS]
+    trunk_runs = []
+    run_trunks = generate._shared_prefixes
+    monkeypatch.setattr(generate, "_shared_prefixes",
+                        lambda m, trunks, *a: trunk_runs.append(trunks) or run_trunks(m, trunks, *a))  # fmt: skip
+    got = generate.greedy(model, tok, prompts_, 24, batch_size=batch_size, progress=False)
+    common = tok(instruction)["input_ids"][:-1]  # its last token may merge with the prompt's
+    assert len(trunk_runs) == 1 and trunk_runs[0][0][: len(common)] == common
+    for prompt, g in zip(prompts_, got, strict=True):
+        ref = reference(model, tok, prompt, 24)
+        assert g.text == tok.decode([t for t in ref if t != tok.eos_token_id])
+        assert g.generated_tokens == len(ref)
+
+
 def test_shared_needs_one_text_per_prompt(model, tok):
     with pytest.raises(ValueError, match="shared has 1 texts for 2 prompts"):
         generate.greedy(model, tok, ["a", "b"], 4, progress=False, shared=["a"])
