@@ -26,7 +26,6 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from .prompts import render
 
-
 MIN_COMMON_PREFIX = 4  # tokens every prompt starts with, from which they are run once for all
 
 
