@@ -5,7 +5,9 @@ Prints real (non-pad) tokens per second of the training loop for
   packed    a hand-written bf16 torch loop over packed rows (no padding, loss on every token),
   trl       TRL SFTTrainer with its defaults (same batch size, lr, steps),
 and the ratios ftlab/packed (target >= 0.8) and ftlab/trl (target >= 3), plus the step time of
-LoRA vs full fine-tuning. The machine may be shared: figures are noisy, run it twice.
+LoRA vs full fine-tuning. ftlab and packed run `--repeats` times, interleaved, and keep their best
+(the first run in a process pays one-off warm-up). packed/TRL is the ceiling of ftlab/TRL for any
+trainer that is no faster than a plain packed loop.
 
     nice -n 15 .venv/bin/python bench/finetune.py --steps 30
     nice -n 15 .venv/bin/python bench/finetune.py --steps 30 \
