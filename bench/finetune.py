@@ -186,7 +186,7 @@ def main() -> None:
     mean_len = sum(lengths) / len(lengths)
     clock = "wall" if a.wall else "CPU"
     print(f"tokens per {clock} second, {a.threads} thread(s), {a.steps} steps each")
-    print(f"model {n_params / 1e6:.1f}M params, {a.examples} examples of {mean_len:.0f} tokens")
+    print(f"model {n_params / 1e6:.1f}M params, {len(frame)} examples of {mean_len:.0f} tokens")
     rows = max(1, round(a.batch_size * mean_len / 256))
     with tempfile.TemporaryDirectory() as work:
         # interleaved repeats, best of each: the first run in a process pays one-off warm-up
