@@ -191,7 +191,7 @@ class _Trainer(SFTTrainer):
 
     TRL >= 1.x instead projects through a fused LM head in fp32 tiles and also computes entropy
     and top-1 accuracy for its metrics: on a CPU that is ~30% of a step for the small models here
-    (bench/finetune.py: 0.60x -> 0.9x of a hand packed loop). The loss is the same quantity.
+    (bench/finetune.py: 0.60x -> 0.87x of a hand packed loop). The loss is the same quantity.
     """
 
     def __init__(self, *args, train_log: TrainLog, **kwargs):
