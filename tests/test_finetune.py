@@ -96,14 +96,18 @@ def test_loss_decreases_and_train_log_has_a_row_per_step(trainset, base_model, t
     assert (tmp_path / "run" / "tokenizer.json").exists()
 
 
-def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_path):
+def first_batch(trainset, base_model, tok, work):
+    """(model, the SFT trainer of a one-step run over it, its first training batch)."""
     model = AutoModelForCausalLM.from_pretrained(base_model)
     settings = finetune.Settings.from_config({"batch_size": 8, "max_steps": 1})
-    data = finetune.read_trainset(trainset)
-    sft = finetune.trainer(model, tok, data, settings, 0, "cpu", tmp_path / "work")
+    sft = finetune.trainer(model, tok, finetune.read_trainset(trainset), settings, 0, "cpu", work)
+    return model, sft, next(iter(sft.get_train_dataloader()))
+
+
+def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_path):
+    _, sft, batch = first_batch(trainset, base_model, tok, tmp_path / "work")
     assert sft.accelerator.mixed_precision == "bf16"  # bf16 autocast on CPU too
     assert not sft.args.activation_checkpointing
-    batch = next(iter(sft.get_train_dataloader()))
     by_prompt = {
         tuple(tok(p)["input_ids"]): tok(p + c)["input_ids"]
         for p, c in zip(trainset.prompt, trainset.completion, strict=True)
@@ -122,11 +126,7 @@ def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_p
 def test_the_loss_is_the_mean_cross_entropy_of_completion_tokens(
     trainset, base_model, tok, tmp_path
 ):
-    model = AutoModelForCausalLM.from_pretrained(base_model)
-    settings = finetune.Settings.from_config({"batch_size": 8, "max_steps": 1})
-    data = finetune.read_trainset(trainset)
-    sft = finetune.trainer(model, tok, data, settings, 0, "cpu", tmp_path / "work")
-    batch = next(iter(sft.get_train_dataloader()))
+    model, sft, batch = first_batch(trainset, base_model, tok, tmp_path / "work")
     targets = batch["labels"][:, 1:]
     n = int((targets != -100).sum())
     with torch.no_grad(), sft.compute_loss_context_manager():  # bf16 autocast, as in training

@@ -309,13 +309,14 @@ def greedy(
     if empty := [i for i, ids in enumerate(encoded) if not ids]:
         raise ValueError(f"prompts {empty[:5]} tokenize to nothing: cannot condition on them")
     trunk_of = trunks = None
-    if shared is not None and _can_share(model):
+    can_share = _can_share(model)
+    if can_share and shared is not None:
         distinct = list(dict.fromkeys(shared))
         index = {t: j for j, t in enumerate(distinct)}
         trunk_of = [index[t] for t in shared]
         trunks = [ids or [pad_id] for ids in
                   tokenizer([render(tokenizer, t) for t in distinct])["input_ids"]]  # fmt: skip
-    elif len(encoded) > 1 and _can_share(model):
+    elif can_share and len(encoded) > 1:
         common = min(_common_length(encoded[0], ids) for ids in encoded[1:])
         if common >= MIN_COMMON_PREFIX:  # e.g. a task's instruction: run once, not per prompt
             trunk_of, trunks = [0] * len(encoded), [encoded[0][:common]]
