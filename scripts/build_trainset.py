@@ -1,18 +1,20 @@
 """Rule build_trainset: one distillation variant's (prompt, completion) table for a task."""
 
-from ftlab import logs, models, provenance, tables, trainsets
+from ftlab import logs, provenance, tables, trainsets
 
 with logs.to(snakemake.log[0]):
     started = provenance.now()
-    models.set_threads(snakemake.threads)
     variant = snakemake.wildcards.variant
     settings = trainsets.Settings.from_config(snakemake.params.settings)
     task_table = tables.read(snakemake.input.table, "tasks")
     rationale_table = tables.read(snakemake.input.rationales, "rationales")
-    scores = None
+    scores, device = None, "cpu"
     if variant in trainsets.NEEDS_TEACHER:
-        scores = trainsets.key_token_scores(
-            trainsets.examples(task_table, rationale_table), snakemake.input.teacher, settings
+        scores, device = trainsets.key_token_scores(
+            trainsets.examples(task_table, rationale_table),
+            snakemake.input.teacher,
+            settings,
+            snakemake.threads,
         )
     result = trainsets.build(variant, task_table, rationale_table, settings, scores=scores)
     prov = provenance.collect(
@@ -20,7 +22,7 @@ with logs.to(snakemake.log[0]):
         dict(snakemake.input.items()),
         dict(snakemake.params.items()),
         seed=settings.seed,
-        device=models.pick_device() if scores is not None else "cpu",
+        device=device,
         started=started,
     )
     tables.write(result, snakemake.output[0], "trainset", prov)

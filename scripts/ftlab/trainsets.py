@@ -82,11 +82,13 @@ def _choices(value) -> list[str] | None:
 
 
 def key_token_scores(
-    ex: pd.DataFrame, teacher_dir: str | Path, settings: Settings
-) -> list[np.ndarray]:
-    """Importance of every rationale word under the teacher (see importance.py)."""
+    ex: pd.DataFrame, teacher_dir: str | Path, settings: Settings, threads: int = 1
+) -> tuple[list[np.ndarray], str]:
+    """Importance of every rationale word under the teacher (see importance.py), and the device
+    it ran on. Imports ftlab.models here: the other variants need neither torch nor the teacher."""
     from ftlab import models
 
+    models.set_threads(threads)
     model, tokenizer = models.load(teacher_dir)
     items = [
         (prompts.cot_prompt(q, _choices(c)), r, a)
@@ -94,9 +96,10 @@ def key_token_scores(
             ex["question"], ex["choices"], ex["rationale"], ex["answer"], strict=True
         )
     ]
-    return importance.score(
+    scores = importance.score(
         model, tokenizer, items, settings.importance, settings.importance_batch_size
     )
+    return scores, str(model.device)
 
 
 def build(
