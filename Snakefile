@@ -27,3 +27,10 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+rule foundation:
+    """Only the foundation stages: task tables, tokenizer and models, base evaluations
+    (`snakemake --cores all foundation`)."""
+    input:
+        foundation_targets(),
