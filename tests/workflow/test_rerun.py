@@ -135,3 +135,15 @@ def test_audit_of_the_smoke_results_is_clean_and_catches_an_edit(smoke, tmp_path
     assert cli.main(["audit", str(results)]) == 1
     assert leaf.relative_to(tmp_path).as_posix() in capsys.readouterr().out
     assert not audit.run(results).ok
+
+
+def test_foundation_target_plans_only_the_foundation(smoke, tmp_path):
+    """`snakemake foundation` from nothing: task tables, tokenizer, models and their base
+    evaluations on every task, and no study job."""
+    planned = smoke.planned("foundation", work=tmp_path)
+    models, tasks = smoke.config["models"], smoke.config["tasks"]
+    assert {r for r, _ in planned} == {"prepare_task", "train_tokenizer", "build_model", "evaluate"}
+    assert {o for r, o in planned if r == "evaluate"} == {
+        f"results/eval/{m}/{t}.parquet" for m in models for t in tasks
+    }
+    assert {o for r, o in planned if r == "build_model"} == {f"results/models/{m}" for m in models}
