@@ -89,7 +89,8 @@ def key_token_scores(
     from ftlab import models
 
     models.set_threads(threads)
-    model, tokenizer = models.load(teacher_dir)
+    device = models.pick_device()
+    model, tokenizer = models.load(teacher_dir, device=device)
     items = [
         (prompts.cot_prompt(q, _choices(c)), r, a)
         for q, c, r, a in zip(
@@ -99,7 +100,7 @@ def key_token_scores(
     scores = importance.score(
         model, tokenizer, items, settings.importance, settings.importance_batch_size
     )
-    return scores, str(model.device)
+    return scores, device
 
 
 def build(
