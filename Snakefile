@@ -1,5 +1,5 @@
 # ftlab: how fine-tuning changes an LLM's reasoning, as one chain of reproducible artifacts.
-# The default config.yaml is the embedded, offline, CPU experiment; see README.md and DESIGN.md.
+# The default config.yaml is the embedded, offline, CPU experiment; see README.md, docs/design.md.
 
 
 # A --configfile on the command line replaces config.yaml instead of being merged into it, so a

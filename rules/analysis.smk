@@ -1,12 +1,101 @@
-# The audit of the whole chain, the DuckDB lab database and the report's tables. The audit and
-# the lab depend on every final artifact of the other stages (rules/common.smk: study_targets),
-# so they rerun whenever any artifact changes.
+# The scorecard, the audit of the whole chain, the DuckDB lab database and the report's tables.
+# The audit and the lab depend on every final artifact of the other stages (study_targets) and on
+# the scorecard, so they rerun whenever any artifact changes.
+
+
+include: "inputs/analysis.smk"
+
+
+rule scorecard:
+    """Every seed paper's headline claims with this run's verdicts (all claims rows gathered)."""
+    input:
+        claims=claims_tables,
+        headlines=HEADLINES,
+    output:
+        scorecard=SCORECARD[0],
+        claims=SCORECARD[1],
+    log:
+        "logs/analysis/scorecard.log",
+    benchmark:
+        "benchmarks/analysis/scorecard.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        studies=list(config["studies"]),
+        code=code_hash("scorecard.py"),
+    script:
+        "../scripts/scorecard.py"
+
+
+rule render_scorecard:
+    """The scorecard as the report's first section (categories sort by name: "0 ...")."""
+    input:
+        SCORECARD[0],
+    output:
+        report(
+            f"{RESULTS}/report/scorecard.html",
+            category="0 scorecard",
+            caption="../report/scorecard.rst",
+            labels={"table": "scorecard"},
+        ),
+    log:
+        "logs/analysis/render_scorecard.log",
+    benchmark:
+        "benchmarks/analysis/render_scorecard.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title="Replication scorecard",
+        max_rows=1000,
+        code=code_hash("render_table.py"),
+    script:
+        "../scripts/render_table.py"
+
+
+rule render_claims:
+    """A study's claims rows, first in its report section."""
+    input:
+        f"{RESULTS}/analysis/claims/{{study}}.parquet",
+    output:
+        report(
+            f"{RESULTS}/report/claims/{{study}}.html",
+            category="{study}",
+            subcategory="claims",
+            caption="../report/claims.rst",
+            labels={"table": "claims"},
+        ),
+    log:
+        "logs/analysis/render_claims/{study}.log",
+    benchmark:
+        "benchmarks/analysis/render_claims/{study}.tsv"
+    wildcard_constraints:
+        study=r"[A-Za-z0-9_]+",
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title="claims",
+        max_rows=1000,
+        code=code_hash("render_table.py"),
+    script:
+        "../scripts/render_table.py"
 
 
 rule audit:
     """Recompute every recorded input hash under results/; record findings and provenance edges."""
     input:
-        study_targets,
+        audited,
     output:
         report=f"{RESULTS}/analysis/audit.parquet",
         provenance=f"{RESULTS}/analysis/provenance.parquet",
@@ -30,7 +119,7 @@ rule audit:
 rule build_lab:
     """results/analysis/lab.duckdb: one DuckDB view per artifact family (see ftlab/lab.py)."""
     input:
-        artifacts=study_targets,
+        artifacts=audited,
         provenance=rules.audit.output.provenance,
         audit=rules.audit.output.report,
     output:

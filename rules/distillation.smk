@@ -3,6 +3,9 @@
 # variant x task x seed; then accuracy over seeds, a plot and a verdict on the paper's orderings.
 
 
+include: "inputs/distillation.smk"
+
+
 rule build_trainset:
     """One distillation variant's (prompt, completion) table for a task (trainsets.py)."""
     input:
@@ -30,12 +33,13 @@ rule build_trainset:
 
 
 rule summarize_distillation:
-    """Accuracy per task x variant (mean, 95% t-interval over seeds), the plot and the verdict."""
+    """Accuracy per task x variant with intervals, the paper's claims (paired), the plot."""
     input:
         runs=distillation_run_evals,
         base=distillation_base_evals,
     output:
         table=f"{RESULTS}/analysis/distillation.parquet",
+        claims=f"{RESULTS}/analysis/claims/distillation.parquet",
         plot=report(
             f"{RESULTS}/plots/distillation.png",
             category="distillation",
@@ -53,6 +57,9 @@ rule summarize_distillation:
         runtime=10,
     params:
         student=config["studies"].get("distillation", {}).get("student"),
+        margin=config["studies"].get("distillation", {}).get("equivalence_margin"),
+        resamples=config["studies"].get("distillation", {}).get("bootstrap_resamples"),
+        seed=config["seed"],
         code=code_hash("summarize_distillation.py"),
     script:
         "../scripts/summarize_distillation.py"

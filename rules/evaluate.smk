@@ -1,3 +1,6 @@
+include: "inputs/evaluate.smk"
+
+
 rule evaluate:
     """A base model or a fine-tuned run on a task's test split: direct and CoT, per example."""
     input:

@@ -3,6 +3,31 @@
 # and fine-tuned runs of other studies ("after"); then per-task scores, plots and the verdict.
 
 
+include: "inputs/faithfulness.smk"
+
+
+rule build_faithfulness_trainset:
+    """Label-only (question -> answer) training rows of a task, to fine-tune `finetune_model`."""
+    input:
+        table=run_task_table,
+    output:
+        f"{RESULTS}/trainsets/faithfulness/label_only/{{task}}.parquet",
+    log:
+        "logs/build_trainset/faithfulness/label_only/{task}.log",
+    benchmark:
+        "benchmarks/build_trainset/faithfulness/label_only/{task}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code_hash("build_faithfulness_trainset.py"),
+    script:
+        "../scripts/build_faithfulness_trainset.py"
+
+
 rule score_faithfulness:
     """Lanham's tests on one model's (or run's) own CoTs for a task: a row per example x test x level."""
     input:
@@ -34,6 +59,7 @@ rule summarize_faithfulness:
         evals=faithfulness_evals,
     output:
         table=f"{RESULTS}/analysis/faithfulness.parquet",
+        claims=f"{RESULTS}/analysis/claims/faithfulness.parquet",
         early=report(
             f"{RESULTS}/plots/faithfulness_early_answering.png",
             caption="../report/faithfulness_early_answering.rst",
@@ -57,6 +83,7 @@ rule summarize_faithfulness:
     params:
         base_models=MODELS,
         baseline=config["studies"].get("faithfulness", {}).get("baseline"),
+        finetune_model=config["studies"].get("faithfulness", {}).get("finetune_model"),
         resamples=config["studies"].get("faithfulness", {}).get("bootstrap_resamples"),
         seed=config["seed"],
         code=code_hash("summarize_faithfulness.py"),

@@ -3,6 +3,9 @@
 # runs (through their eval targets); this file adds no targets.
 
 
+include: "inputs/finetune.smk"
+
+
 rule finetune:
     """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full, LoRA or
     QLoRA; finetune.num_processes > 1 runs data-parallel under accelerate launch)."""

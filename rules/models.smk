@@ -1,3 +1,9 @@
+# The shared tokenizer and the models: embedded ones pretrained here, hub/GGUF ones resolved.
+
+
+include: "inputs/models.smk"
+
+
 rule train_tokenizer:
     """The byte-level BPE tokenizer shared by the embedded models."""
     input:

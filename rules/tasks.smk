@@ -1,3 +1,9 @@
+# Task tables: one typed table per task, from reasoning-gym, a local file or the hub.
+
+
+include: "inputs/tasks.smk"
+
+
 rule prepare_task:
     """One typed table per task (train/validation/test, disjoint), plus the rows it rejected."""
     input:

@@ -1,12 +1,12 @@
 """Rule generate_rationales: a teacher's rationales for a task's questions, via the prompt cache."""
 
-from ftlab import logs, models, provenance, rationales, tables, teachers
+from ftlab import logs, models, provenance, rationales, tables
 
 with logs.to(snakemake.log[0]):
     started = provenance.now()
     models.set_threads(snakemake.threads)
     settings = rationales.Settings.from_config(snakemake.params.settings)
-    teacher = teachers.load(snakemake.input.model, batch_size=settings.batch_size)
+    teacher = rationales.load_teacher(snakemake.input.model, batch_size=settings.batch_size)
     result = rationales.generate(
         table=tables.read(snakemake.input.table, "tasks"),
         teacher=teacher,

@@ -1,6 +1,7 @@
 """Rule score_faithfulness: Lanham's tests on a model's own CoTs, one row per example x test x level."""
 
-from ftlab import faithfulness, logs, provenance, tables
+from ftlab import logs, provenance, tables
+from ftlab.studies.faithfulness import score as faithfulness
 
 with logs.to(snakemake.log[0]):
     started = provenance.now()

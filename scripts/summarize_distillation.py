@@ -1,19 +1,21 @@
-"""Rule summarize_distillation: accuracy over seeds per task x variant, the plot, the verdict."""
+"""Rule summarize_distillation: accuracy per task x variant, the paper's claims, the plot."""
 
-from ftlab import distillation, logs, provenance, tables
+import pandas as pd
+
+from ftlab import claims, logs, provenance, tables
+from ftlab.studies.distillation import summary as distillation
 
 with logs.to(snakemake.log[0]) as log:
     started = provenance.now()
-    evals = [tables.read(p, "eval") for p in [*snakemake.input.base, *snakemake.input.runs]]
-    summary = distillation.summarize(evals, student=snakemake.params.student)
-    for line in distillation.findings(summary):
-        log.info("paper's ordering: %s", line)
-    distillation.plot(summary, snakemake.output.plot)
-    prov = provenance.collect(
-        snakemake.rule,
-        dict(snakemake.input.items()),
-        dict(snakemake.params.items()),
-        started=started,
-    )
-    prov["findings"] = distillation.findings(summary)
-    tables.write(summary, snakemake.output.table, "distillation", prov)
+    p = snakemake.params
+    evals = [tables.read(f, "eval") for f in [*snakemake.input.base, *snakemake.input.runs]]
+    table = distillation.summarize(evals, p.student, p.resamples, p.seed)
+    rows = distillation.claim_rows(evals, p.student, p.margin, p.resamples, p.seed)
+    for r in rows:
+        log.info("claim %s on %s: %s. %s", r["claim"], r["task"], r["verdict"], r["reason"])
+    distillation.plot(table, snakemake.output.plot, rows)
+    prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
+                              dict(snakemake.params.items()), seed=p.seed, started=started)  # fmt: skip
+    tables.write(table, snakemake.output.table, "distillation", prov)
+    tables.write(pd.DataFrame(rows, columns=claims.SCHEMA.names), snakemake.output.claims,
+                 "claims", prov)  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ftlab import audit, cli, provenance, tables
+from ftlab import audit, cli, provenance, runs, tables
 
 TASK = "results/data/tasks/t.parquet"
 MODEL = "results/models/m"
@@ -158,15 +158,15 @@ def test_model_dir_without_provenance_is_a_finding(tree):
 
 
 def test_run_of_matches_eval_run_column():
-    assert audit.run_of("results/eval/distillation/cot_after/t/seed0/t.parquet") == (
+    assert runs.run_of("results/eval/distillation/cot_after/t/seed0/t.parquet") == (
         "distillation/cot_after/t/seed0"
     )
     assert (
-        audit.run_of("results/runs/distillation/cot_after/t/seed0")
+        runs.run_of("results/runs/distillation/cot_after/t/seed0")
         == "distillation/cot_after/t/seed0"
     )
-    assert audit.run_of("results/models/student") == "student"
-    assert audit.run_of("results/data/tasks/t.parquet") is None
+    assert runs.run_of("results/models/student") == "student"
+    assert runs.run_of("results/data/tasks/t.parquet") is None
 
 
 def test_missing_results_dir_exits_2(tmp_path):

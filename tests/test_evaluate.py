@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 import torch
-from test_generate import tiny_model, tiny_tokenizer
+from factories import save_model_dir, tiny_model, tiny_tokenizer
 
 from ftlab import evaluate, generate, prompts, tables
 
@@ -17,8 +17,6 @@ SETTINGS = {
     "max_new_tokens_cot": 12,
     "batch_size": 3,
     "limit": None,
-    "models": [],
-    "tasks": [],
 }
 
 
@@ -43,11 +41,8 @@ def task_table(n_test=5):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("model")
     tok = tiny_tokenizer()
-    tiny_model(tok).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return save_model_dir(tiny_model(tok), tok, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +111,8 @@ def test_limit_and_modes_from_settings(model_dir):
 def test_bad_settings_and_tables_fail_clearly(model_dir):
     with pytest.raises(ValueError, match="evaluation.modes"):
         evaluate.EvalSettings.from_config({"modes": ["sideways"]})
+    with pytest.raises(ValueError, match="evaluation: unknown key 'models'"):  # the rule's to drop
+        evaluate.EvalSettings.from_config({**SETTINGS, "models": []})
     table = task_table()
     table["split"] = "train"
     with pytest.raises(ValueError, match="no test split"):

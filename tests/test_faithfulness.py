@@ -1,17 +1,16 @@
 """Faithfulness scoring: AOC arithmetic, batched == naive decisions, bad inputs as reason rows."""
 
-import math
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from factories import tiny_llama
 
-from ftlab import faithfulness as fa
-from ftlab import faithfulness_summary as fs
 from ftlab import prompts, tables
 from ftlab import tokenizer as tok
+from ftlab.studies.faithfulness import score as fa
+from ftlab.studies.faithfulness import scores
+from ftlab.studies.faithfulness import summary as fs
 
 torch.set_num_threads(1)
 
@@ -32,12 +31,7 @@ def tiny():
         }
     )
     tokenizer = tok.build([frame], vocab_size=300)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=512, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)  # fmt: skip
-    return LlamaForCausalLM(config).eval(), tokenizer
+    return tiny_llama(tokenizer, layers=1, heads=2, max_positions=512), tokenizer
 
 
 def _tables(rows, task_type="short_answer", run="student", task="toy"):
@@ -56,13 +50,13 @@ def _tables(rows, task_type="short_answer", run="student", task="toy"):
 
 
 def test_aoc_of_hand_made_curves():
-    assert fs.aoc([0, 1], [1, 1]) == 0.0  # answer fixed before any reasoning: unfaithful
-    assert fs.aoc([0, 1], [0, 1]) == 0.5
-    assert fs.aoc([0, 0.5, 1], [0, 0, 1]) == pytest.approx(0.75)
-    assert fs.aoc([0, 1 / 3, 2 / 3, 1], [0, 0, 1, 1]) == pytest.approx(0.5)
-    assert fs.aoc([1, 0, 0.25], [1, 0, 1]) == pytest.approx(0.125)  # order does not matter
+    assert scores.aoc([0, 1], [1, 1]) == 0.0  # answer fixed before any reasoning: unfaithful
+    assert scores.aoc([0, 1], [0, 1]) == 0.5
+    assert scores.aoc([0, 0.5, 1], [0, 0, 1]) == pytest.approx(0.75)
+    assert scores.aoc([0, 1 / 3, 2 / 3, 1], [0, 0, 1, 1]) == pytest.approx(0.5)
+    assert scores.aoc([1, 0, 0.25], [1, 0, 1]) == pytest.approx(0.125)  # order does not matter
     with pytest.raises(ValueError, match="levels 0 and 1"):
-        fs.aoc([0.5, 1], [0, 1])
+        scores.aoc([0.5, 1], [0, 1])
 
 
 def test_example_scores_per_test():
@@ -75,16 +69,29 @@ def test_example_scores_per_test():
              for x, c, s in [(0, "no_cot", True), (1, "filler", False), (1, "real_cot", True)]]  # fmt: skip
     rows += [dict(base, test="paraphrasing", level=1.0, condition="paraphrased", same_as_full=None,
                   reason="nothing_to_paraphrase")]  # fmt: skip
-    got = fs.example_scores(pd.DataFrame(rows)).set_index("test")["score"].to_dict()
-    assert got == {"early_answering": 0.25, "adding_mistakes": 0.5, "filler_tokens": 1.0}
+    got = scores.example_scores(pd.DataFrame(rows)).set_index("test")["score"].to_dict()
+    # early answering: AOC 0.25 over its ceiling for two steps (0.75)
+    assert got == pytest.approx({"early_answering": 1 / 3, "adding_mistakes": 0.5,
+                                 "filler_tokens": 1.0})  # fmt: skip
 
 
-def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
-    values = np.arange(20) % 2
-    lo, hi = fs.bootstrap_ci(values, 500, seed=1)
-    assert lo < 0.5 < hi and (lo, hi) == fs.bootstrap_ci(values, 500, seed=1)
-    assert fs.bootstrap_ci([1, 1, 1], 100, seed=0) == (1.0, 1.0)
-    assert all(math.isnan(v) for v in fs.bootstrap_ci([], 100, seed=0))
+def test_aoc_ceiling_normalises_the_number_of_steps():
+    assert scores.aoc_ceiling([0, 1]) == 0.5  # one step: the raw AOC cannot exceed 0.5
+    assert scores.aoc_ceiling([0, 0.25, 0.5, 0.75, 1]) == pytest.approx(1 - 1 / 8)
+    one = pd.DataFrame([dict(run="r", task="t", example_id="e", test="early_answering", level=x,
+                             condition="truncated", same_as_full=x == 1, reason=None)
+                        for x in (0, 1)])  # fmt: skip
+    assert scores.example_scores(one)["score"].tolist() == [1.0]  # the most faithful possible
+
+
+def test_unparsable_forced_answers_are_their_own_category():
+    base = dict(run="r", task="t", example_id="e", test="adding_mistakes", condition="mistake")
+    rows = [base | dict(level=0.5, same_as_full=False, reason="answer_unparsed"),
+            base | dict(level=1.0, same_as_full=True, reason=None)]  # fmt: skip
+    got = scores.example_scores(pd.DataFrame(rows))
+    assert got["score"].tolist() == [0.0]  # the unparsable one is not read as a changed answer
+    lone = pd.DataFrame(rows[:1])
+    assert scores.example_scores(lone).empty  # nothing measured: no score
 
 
 def _own_answers(model, tokenizer, rows):
@@ -135,7 +142,7 @@ def test_bad_inputs_become_reason_rows(tiny):
     assert (df.groupby("example_id")["test"].nunique() == 4).all()  # every example x test has rows
     unparsed = df[df["reason"] == "answer_unparsed"]
     assert (unparsed["same_as_full"] == False).all() and unparsed["answer"].isna().all()  # noqa: E712
-    counts = fs.reason_counts(df)
+    counts = scores.reason_counts(df)
     assert counts[("early_answering", "empty_cot")] == 1
 
 
@@ -158,8 +165,8 @@ def _faith_rows(run, same_by_level, n_examples):
             for i in range(n_examples) for x, s in same_by_level]  # fmt: skip
 
 
-def test_summary_verdict_and_plots(tmp_path):
-    faithful = [(0, False), (0.5, False), (1, True)]  # AOC 0.75
+def test_summary_pairs_examples_and_plots(tmp_path):
+    faithful = [(0, False), (0.5, False), (1, True)]  # normalised AOC 1.0
     shortcut = [(0, True), (0.5, True), (1, True)]  # AOC 0: answer fixed before the CoT
     faith = pd.DataFrame(
         _faith_rows("student", faithful, 6)
@@ -171,22 +178,46 @@ def test_summary_verdict_and_plots(tmp_path):
     summary = fs.summarize(faith, evals, ["student", "teacher"], "student", 200, seed=0)
     tables.to_arrow(summary, "faithfulness_summary")
     s = summary.set_index(["group", "stage", "metric"])["value"]
-    assert s[("student", "before", "score")] == pytest.approx(0.75)
-    # seeds pool into one "after" group: 4 examples at AOC 0, 4 at AOC 0.5
-    assert s[("distillation/cot_before", "after", "score")] == pytest.approx(0.25)
-    assert s[("distillation/cot_before", "change", "score_change_vs_student")] == pytest.approx(
-        -0.5
-    )
+    assert s[("student", "before", "score")] == pytest.approx(1.0)
+    # seeds pool into one "after" group: 4 examples at 0, the same 4 at 2/3
+    assert s[("distillation/cot_before/t", "after", "score")] == pytest.approx(1 / 3)
+    # paired on the 4 examples both scored (the student's e4, e5 have no "after" partner)
+    change = summary.set_index(["group", "stage", "metric"]).loc[
+        ("distillation/cot_before/t", "change", "score_change_vs_student")
+    ]
+    assert change["value"] == pytest.approx(-2 / 3) and change["n"] == 8
+    assert change["ci_high"] < 0
     assert s[("student", "before", "cot_minus_direct")] == pytest.approx(0.75)
-    lines = fs.findings(summary)
-    assert lines[0].startswith("'faithfulness falls after fine-tuning' holds in 1 of 1")
-    assert lines[1].endswith("-> holds")
     fs.plot_early_answering(fs.early_curve(faith, ["student"]), tmp_path / "early.png")
     fs.plot_before_after(summary, tmp_path / "before_after.png")
     assert (tmp_path / "early.png").stat().st_size > 1000
     assert (tmp_path / "before_after.png").stat().st_size > 1000
     curve = fs.early_curve(faith, ["student"]).set_index(["group", "kept"])["same"]
     assert curve[("student", 0.4)] == 0 and curve[("student", 1.0)] == 1
+    assert curve[("student", 0.75)] == pytest.approx(0.5)  # linear: the curve the AOC integrates
+
+
+def test_claims_compare_one_model_before_and_after_its_own_fine_tuning():
+    faithful = [(0, False), (0.5, False), (1, True)]
+    shortcut = [(0, True), (0.5, True), (1, True)]
+    after = "faithfulness/label_only/other/seed"
+    faith = pd.DataFrame(_faith_rows("teacher", faithful, 30)
+                         + _faith_rows(after + "0", shortcut, 30)
+                         + _faith_rows(after + "1", shortcut, 30)
+                         + _faith_rows("distillation/cot_before/t/seed0", faithful, 30))  # fmt: skip
+    evals = pd.DataFrame([dict(example_id=f"e{i}", task="t", run=r, mode="cot", correct=c)
+                          for i in range(30) for r, c in
+                          [("teacher", True), (after + "0", i % 2 == 0), (after + "1", i % 3 == 0)]])  # fmt: skip
+    rows = fs.claim_rows(faith, evals, "teacher", 500, 0)
+    got = {r["claim"]: r for r in rows}
+    early = got["faithfulness_falls_early_answering"]
+    assert early["verdict"] == "supported" and early["effect"] == pytest.approx(-1.0)
+    assert early["n_seeds"] == 2 and "teacher (before)" in early["models"]
+    assert got["cot_accuracy_falls"]["verdict"] == "supported"
+    assert got["faithfulness_falls_paraphrasing"]["verdict"] == "not_tested"  # no such rows
+    tables.to_arrow(pd.DataFrame(rows), "claims")
+    none = fs.claim_rows(faith, evals, None, 100, 0)
+    assert {r["verdict"] for r in none} == {"not_tested"}
 
 
 def test_a_helper_model_writes_the_edits(tiny):

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+from factories import save_model_dir, tiny_llama
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 from ftlab import configcheck, finetune, models, prompts, tables, tokenizer
 
@@ -57,23 +58,8 @@ def trainset():
 
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory, tok):
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    out = tmp_path_factory.mktemp("base")
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    model = tiny_llama(tok, layers=1, heads=2, max_positions=128, tie_word_embeddings=True)
+    return save_model_dir(model, tok, tmp_path_factory.mktemp("base"))
 
 
 SETTINGS = {"lr": 0.01, "max_steps": 30, "batch_size": 4, "warmup_ratio": 0.1, "log_every": 10}

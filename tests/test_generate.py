@@ -2,18 +2,13 @@
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from factories import tiny_model, tiny_tokenizer
+from transformers import GenerationConfig
 
 from ftlab import generate
 
 torch.set_num_threads(1)
 
-CORPUS = [
-    "Question: What is 3 + 4 + 5?\nReasoning: 3 + 4 = 7, 7 + 5 = 12.\nAnswer: 12",
-    "Question: How many legs do 2 cats have?\nReasoning: 2 * 4 = 8.\nAnswer: 8",
-    "Question: All birds fly. Is a robin a bird?\n(A) yes\n(B) no\nAnswer: A",
-]
 PROMPTS = [
     "Question: What is 1 + 2?\nAnswer:",
     "Question: How many legs do 3 dogs and 2 birds have?\nReasoning:",
@@ -26,42 +21,6 @@ PROMPTS = [
     "legs",
     "Question: What is 5 + 5?\nReasoning:",
 ]
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level BPE like the pipeline's embedded tokenizer, with EOS and PAD."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=["<pad>", "<eos>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
-
-
-def tiny_model(tokenizer, seed: int = 0, boost: float = 2.5) -> LlamaForCausalLM:
-    """A random fp32 Llama whose EOS and newline logits are boosted, so lengths vary."""
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
-    )
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        for tid in {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("Ċ")}:
-            model.lm_head.weight[tid] *= boost
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,44 @@ def test_hf_source_that_does_not_exist_fails_at_resolve(tmp_path):
         hub.resolve(spec, tmp_path)
 
 
+def test_openai_source_is_a_pointer_written_without_the_server(tmp_path):
+    spec = {
+        "source": "openai",
+        "role": "teacher",
+        "seed": 0,
+        "base_url": "http://127.0.0.1:9/v1",  # nothing listens there: it is never contacted
+        "served_model": "m",
+        "api_key_env": "SOME_KEY_ENV",
+        "concurrency": 2,
+    }
+    hub.resolve(spec, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [hub.OPENAI_POINTER]
+    pointer = json.loads((tmp_path / hub.OPENAI_POINTER).read_text())
+    assert pointer == {
+        "source": "openai",
+        "base_url": "http://127.0.0.1:9/v1",
+        "served_model": "m",
+        "api_key_env": "SOME_KEY_ENV",
+        "concurrency": 2,
+        "timeout_s": 120.0,
+        "max_retries": 6,
+        "backoff_s": 1.0,
+    }
+    settings = hub.read_openai_pointer(tmp_path)
+    assert settings == hub.OpenAISettings.from_spec(spec)
+    assert settings.endpoint == "http://127.0.0.1:9/v1/chat/completions"
+
+
+def test_openai_settings_need_a_server_and_a_model(tmp_path):
+    with pytest.raises(ValueError, match="served_model"):
+        hub.OpenAISettings.from_spec({"source": "openai", "base_url": "http://h/v1"})
+    with pytest.raises(ValueError, match="base_url"):
+        hub.OpenAISettings.from_spec({"source": "openai", "served_model": "m", "base_url": None})
+    (tmp_path / hub.OPENAI_POINTER).write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable openai.json"):
+        hub.read_openai_pointer(tmp_path)
+
+
 def test_render_uses_the_chat_template_and_keeps_the_plain_format_after_it():
     text = prompts.cot_prompt("1 + 2") + " 1 + 2 = 3" + prompts.ANSWER_CUE
     chat = prompts.render(tiny_tokenizer(CHAT), text)

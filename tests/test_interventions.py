@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from ftlab import interventions as iv
+from ftlab.studies.faithfulness import interventions as iv
 from ftlab import tokenizer as tok
 
 NUM = re.compile(r"-?\d+")

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_tokenizer import tiny_tasks
+from factories import tiny_tasks
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from ftlab import models, pretrain, tables, tokenizer

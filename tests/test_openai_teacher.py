@@ -9,9 +9,11 @@ import re
 
 import pandas as pd
 import pytest
+from factories import sum_row
+from factories import task_table as table_of
 from openai_server import FaultyServer
 
-from ftlab import logs, openai_teacher, prompts, provenance, rationales, tables, teachers
+from ftlab import hub, logs, openai_teacher, prompts, provenance, rationales, tables, teachers
 
 KEY = "sk-ftlab-test-7f3a9c1e5b2d4680-do-not-leak"
 KEY_ENV = "FTLAB_TEST_OPENAI_KEY"
@@ -32,23 +34,10 @@ def solve(user_message: str) -> str:
 
 def task_table(n: int) -> pd.DataFrame:
     rng = random.Random(0)
-    rows = []
-    for i in range(n):
-        a, b = rng.randint(0, 99), rng.randint(0, 99)
-        rows.append(
-            {
-                "example_id": f"sum-{i}",
-                "task": "sums",
-                "split": "train",
-                "task_type": "numeric",
-                "question": f"What is {a} + {b}?",
-                "choices": None,
-                "answer": str(a + b),
-                "gold_rationale": f"{a} + {b} = {a + b}.",
-                "metadata": "{}",
-            }
-        )
-    return pd.DataFrame(rows)
+    pairs = [(rng.randint(0, 99), rng.randint(0, 99)) for _ in range(n)]
+    return table_of(
+        sum_row(f"sum-{i}", a, b, "{a} + {b} = {s}.", task="sums") for i, (a, b) in enumerate(pairs)
+    )
 
 
 def spec(server: FaultyServer, **overrides) -> dict:
@@ -74,9 +63,9 @@ def test_rationales_complete_through_faults_and_the_key_leaks_nowhere(tmp_path, 
     log_path.parent.mkdir(parents=True)
     with FaultyServer(solve, faults, api_key=KEY, slow_s=1.5) as server:
         model_spec = spec(server)
-        openai_teacher.write_pointer(model_spec, model_dir)
+        hub.write_openai_pointer(model_spec, model_dir)
         with logs.to(str(log_path)):
-            teacher = teachers.load(model_dir)
+            teacher = rationales.load_teacher(model_dir)
             result = rationales.generate(
                 table=table,
                 teacher=teacher,
@@ -123,9 +112,9 @@ def test_rationales_complete_through_faults_and_the_key_leaks_nowhere(tmp_path, 
 
 
 def test_fingerprint_names_the_server_and_model_not_the_tuning(tmp_path):
-    base = openai_teacher.Settings("http://h:8000/v1", "m", timeout_s=5)
-    same = openai_teacher.Settings("http://h:8000/v1", "m", timeout_s=50, concurrency=2)
-    other = openai_teacher.Settings("http://h:8000/v1", "m2")
+    base = hub.OpenAISettings("http://h:8000/v1", "m", timeout_s=5)
+    same = hub.OpenAISettings("http://h:8000/v1", "m", timeout_s=50, concurrency=2)
+    other = hub.OpenAISettings("http://h:8000/v1", "m2")
     fp = openai_teacher.OpenAITeacher(settings=base).fingerprint
     assert fp == openai_teacher.OpenAITeacher(settings=same).fingerprint
     assert fp != openai_teacher.OpenAITeacher(settings=other).fingerprint
@@ -134,9 +123,7 @@ def test_fingerprint_names_the_server_and_model_not_the_tuning(tmp_path):
 def test_a_wrong_key_fails_at_once_naming_the_variable_not_the_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, "sk-wrong-key-123")
     with FaultyServer(solve, api_key=KEY) as server:
-        teacher = openai_teacher.OpenAITeacher(
-            settings=openai_teacher.Settings.from_spec(spec(server))
-        )
+        teacher = openai_teacher.OpenAITeacher(settings=hub.OpenAISettings.from_spec(spec(server)))
         with pytest.raises(openai_teacher.ServerError, match=f"401.*\\${KEY_ENV}") as err:
             teacher.complete([prompts.cot_prompt("What is 1 + 2?")], teachers.Decoding())
         assert len(server.requests) == 0  # rejected before it counted: no retries on 401
@@ -146,9 +133,7 @@ def test_a_wrong_key_fails_at_once_naming_the_variable_not_the_key(monkeypatch):
 def test_retries_run_out_with_a_clear_error(caplog):
     with FaultyServer(solve, {1: "500", 2: "500", 3: "500"}) as server:
         teacher = openai_teacher.OpenAITeacher(
-            settings=openai_teacher.Settings.from_spec(
-                spec(server, max_retries=2, api_key_env=None)
-            )
+            settings=hub.OpenAISettings.from_spec(spec(server, max_retries=2, api_key_env=None))
         )
         with (
             caplog.at_level(logging.WARNING),
@@ -157,12 +142,3 @@ def test_retries_run_out_with_a_clear_error(caplog):
             teacher.complete([prompts.cot_prompt("What is 1 + 2?")], teachers.Decoding())
     assert teacher.faults == {"http_500": 3}
     assert caplog.text.count("HTTP 500") == 2  # one warning per retry
-
-
-def test_settings_need_a_server_and_a_model():
-    with pytest.raises(ValueError, match="served_model"):
-        openai_teacher.Settings.from_spec({"source": "openai", "base_url": "http://h/v1"})
-    with pytest.raises(ValueError, match="base_url"):
-        openai_teacher.Settings.from_spec(
-            {"source": "openai", "served_model": "m", "base_url": None}
-        )

@@ -334,6 +334,14 @@ def test_every_preset_is_a_valid_task_entry():
     assert config["tasks"]["commonsense_qa"]["task_type"] == "choice"  # not the schema default
 
 
+def test_every_preset_passes_every_config_check():
+    """Cross-references included: each preset's hf_splits gives the evaluated test split."""
+    models = {"student": {"source": "hf", "name_or_path": "local/model"}}
+    config = {"tasks": {name: {"preset": name} for name in presets.names()}, "models": models}
+    assert configcheck.problems(config, SCHEMA) == []
+    assert all("test" in config["tasks"][name]["hf_splits"] for name in presets.names())
+
+
 def test_unknown_preset_names_the_key():
     config = yaml.safe_load("tasks: {gsm: {preset: gsm9k}}")
     assert configcheck.expand_presets(config) == [

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 import torch
-from test_tokenizer import tiny_tasks
+from factories import tiny_tasks
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from ftlab import models, pretrain, tokenizer

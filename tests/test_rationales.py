@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -12,61 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from factories import FakeTeacher
+from factories import rationale_settings as settings
+from factories import split_sums as task_table
 
 from ftlab import prompts, rationales, tables, teachers
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
-
-def task_table(n_train=12, n_val=3, n_test=2) -> pd.DataFrame:
-    rows = []
-    for offset, (split, n) in enumerate(
-        (("train", n_train), ("validation", n_val), ("test", n_test))
-    ):
-        for i in range(n):
-            a, b = i + 1 + 100 * offset, 2 * i + 3
-            rows.append(
-                {
-                    "example_id": f"{split}-{i}",
-                    "task": "chain_sum",
-                    "split": split,
-                    "task_type": "numeric",
-                    "question": f"What is {a} + {b}?",
-                    "choices": None,
-                    "answer": str(a + b),
-                    "gold_rationale": f"{a} + {b} = {a + b}",
-                    "metadata": "{}",
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-class FakeTeacher:
-    """Adds the two numbers; wrong whenever the first one is a multiple of 3. Records its calls."""
-
-    fingerprint = "fake-teacher-v1"
-
-    def __init__(self, delay: float = 0.0):
-        self.calls: list[list[str]] = []
-        self.delay = delay
-
-    def complete(self, prompt_list, decoding):
-        self.calls.append(list(prompt_list))
-        time.sleep(self.delay)
-        out = []
-        for p in prompt_list:
-            a, b = map(int, re.findall(r"\d+", p)[:2])
-            s = a + b + (1 if a % 3 == 0 else 0)
-            out.append(teachers.Completion(f" {a} + {b} = {s}\nAnswer: {s}", len(p.split()), 9))
-        return out
-
-    @property
-    def prompts_seen(self):
-        return [p for call in self.calls for p in call]
-
-
-def settings(**kw):
-    return rationales.Settings.from_config({"batch_size": 4, "max_new_tokens": 32, **kw})
 
 
 def test_rows_filter_and_schema(tmp_path):
@@ -144,7 +95,7 @@ def test_torn_last_line_is_ignored_and_cut(tmp_path):
 CHILD = """
 import sys, time
 sys.path.insert(0, {scripts!r}); sys.path.insert(0, {tests!r})
-from test_rationales import FakeTeacher, settings, task_table
+from factories import FakeTeacher, rationale_settings as settings, split_sums as task_table
 from ftlab import rationales
 rationales.generate(task_table(n_train=40, n_val=0), FakeTeacher(delay=0.3), "t", settings(),
                     rationales.Cache({cache!r}, "chain_sum"), progress=False)

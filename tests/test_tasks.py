@@ -147,13 +147,85 @@ def test_bad_row_error_names_file_and_row():
 
 def test_skip_moves_bad_rows_to_quarantine(tmp_path):
     table, quarantine = tasks.prepare("mc", bad_spec(on_bad_rows="skip"))
-    assert list(quarantine["row"]) == [2, 4, 5]
-    assert quarantine["reason"].str.contains("question|choices|JSON").all()
+    assert list(quarantine["row"]) == [2, 4, 5, 7]
+    assert quarantine["reason"].head(3).str.contains("question|choices|JSON").all()
     assert quarantine.loc[2, "raw"] == "this is not json"
-    # 7 rows = 3 quarantined + 1 repeated question + 3 examples; nothing vanished
+    # 7 rows = 3 bad rows + 1 repeated question (all quarantined) + 3 examples; nothing vanished
     assert len(table) == 3 and table["question"].is_unique
     assert table.set_index("question").loc["Which is blue?", "choices"] == ["sky", "grass"]
     tables.write(quarantine, tmp_path / "q.parquet", "quarantine")
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_skip_quarantines_a_repeated_question_naming_the_copy_kept(tmp_path):
+    path = bad_spec()["path"]
+    table, quarantine = tasks.prepare("mc", bad_spec(on_bad_rows="skip"))
+    repeat = quarantine[quarantine["reason"].str.startswith("repeated question")]
+    assert repeat.to_dict(orient="records") == [
+        {
+            "task": "mc",
+            "source": path,
+            "row": 7,
+            "reason": f"repeated question (same as {path} row 1)",
+            "raw": json.dumps(
+                {
+                    "answer": "B",
+                    "choices": ["rock", "apple", "chair"],
+                    "question": "Which is a fruit?",
+                },
+                sort_keys=True,
+            ),
+        }
+    ]
+    assert (table["question"] == "Which is a fruit?").sum() == 1  # the first copy is kept
+    tables.write(quarantine, tmp_path / "q.parquet", "quarantine")
+    assert tables.read(tmp_path / "q.parquet", "quarantine").equals(quarantine)
+
+
+def test_a_question_repeated_across_splits_keeps_train_and_quarantines_the_rest(tmp_path):
+    rows = [
+        {"id": "t1", "q": "What is 1 + 1?", "a": "2", "part": "test"},
+        {"id": "v1", "q": "What is 2 + 2?", "a": "4", "part": "validation"},
+        {"id": "r1", "q": "What is 3 + 3?", "a": "6", "part": "train"},
+        {"id": "r2", "q": "What is 1 + 1?", "a": "2", "part": "train"},
+        {"id": "r3", "q": "What is 2 + 2?", "a": "4", "part": "train"},
+        {"id": "t2", "q": "What is 5 + 5?", "a": "10", "part": "test"},
+    ]
+    path = write_jsonl(tmp_path / "splits.jsonl", rows)
+    columns = {"id": "id", "question": "q", "answer": "a", "split": "part"}
+    spec = {"source": "file", "path": path, "columns": columns, "on_bad_rows": "skip"}
+    table, quarantine = tasks.prepare("s", spec)
+    assert sorted(table["example_id"]) == ["r1", "r2", "r3", "t2"]  # train wins: splits disjoint
+    assert list(quarantine["row"]) == [1, 2]  # in source order
+    assert list(quarantine["reason"]) == [
+        f"repeated question (same as {path} row 4, kept in train)",
+        f"repeated question (same as {path} row 5, kept in train)",
+    ]
+    assert [json.loads(r)["id"] for r in quarantine["raw"]] == ["t1", "v1"]
+    assert len(table) + len(quarantine) == len(rows)  # every row accounted for
+
+
+def test_with_error_a_repeated_question_is_dropped_and_logged_not_an_error(tmp_path, caplog):
+    rows = [{"question": f"q{i % 3}?", "answer": str(i % 3)} for i in range(5)]  # q0, q1 twice
+    path = write_jsonl(tmp_path / "rep.jsonl", rows)
+    sizes = {"train": 2, "validation": 0, "test": 1}
+    with caplog.at_level("INFO", logger="ftlab.tasks"):
+        table, quarantine = tasks.prepare("r", {"source": "file", "path": path, "sizes": sizes})
+    assert sorted(table["question"]) == ["q0?", "q1?", "q2?"] and len(quarantine) == 0
+    said = [r.getMessage() for r in caplog.records if "repeated" in r.getMessage()]
+    assert said == ["task r: 2 repeated questions dropped"]
+    _, skipped = tasks.prepare(
+        "r", {"source": "file", "path": path, "sizes": sizes, "on_bad_rows": "skip"}
+    )
+    assert list(skipped["row"]) == [4, 5]
+    assert list(skipped["reason"]) == [
+        f"repeated question (same as {path} row 1)",
+        f"repeated question (same as {path} row 2)",
+    ]
 
 
 def test_duplicate_ids_are_bad_rows(tmp_path):
@@ -200,3 +272,30 @@ def test_hf_source_from_local_save_to_disk(tmp_path):
     assert json.loads(table.loc[2, "metadata"]) == {"extra": 3}
     with pytest.raises(ValueError, match=r"tasks\.hub\.hf_splits\.test: .* no split 'nope'"):
         tasks.prepare("hub", {**spec, "hf_splits": {"test": "nope"}})
+
+
+def test_hf_repeated_question_names_the_other_source_split(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    train = {"q": ["1 + 1?", "2 + 2?"], "a": ["2", "4"]}
+    dev = {"q": ["2 + 2?", "3 + 3?"], "a": ["4", "6"]}
+    dd = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict(train), "dev": datasets.Dataset.from_dict(dev)}
+    )
+    path = str(tmp_path / "ds")
+    dd.save_to_disk(path)
+    spec = {
+        "source": "hf",
+        "path": path,
+        "columns": {"question": "q", "answer": "a"},
+        "hf_splits": {"train": "train", "test": "dev"},
+        "on_bad_rows": "skip",
+    }
+    table, quarantine = tasks.prepare("hub", spec)
+    assert list(table["question"]) == ["1 + 1?", "2 + 2?", "3 + 3?"]
+    assert quarantine[["source", "row", "reason"]].to_dict(orient="records") == [
+        {
+            "source": f"{path}[dev]",
+            "row": 1,
+            "reason": f"repeated question (same as {path}[train] row 2, kept in train)",
+        }
+    ]

@@ -5,10 +5,9 @@ import types
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from factories import bpe_tokenizer, save_model_dir, tiny_llama
 
-from ftlab import generate, teachers
+from ftlab import generate, rationales, teachers
 
 torch.set_num_threads(1)
 
@@ -20,34 +19,9 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        CORPUS * 4,
-        trainers.BpeTrainer(
-            vocab_size=280,
-            special_tokens=["<pad>", "<eos>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=128,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-    )
-    path = tmp_path_factory.mktemp("teacher")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    tokenizer = bpe_tokenizer(CORPUS, vocab_size=280)
+    model = tiny_llama(tokenizer, layers=1, heads=2, max_positions=128)
+    return save_model_dir(model, tokenizer, tmp_path_factory.mktemp("teacher"))
 
 
 def test_fingerprint_follows_weights_and_tokenizer_only(model_dir, tmp_path):
@@ -73,7 +47,7 @@ def test_fingerprint_follows_weights_and_tokenizer_only(model_dir, tmp_path):
 def test_transformers_teacher_is_lazy_and_matches_greedy(model_dir):
     from ftlab import models as ftmodels
 
-    teacher = teachers.load(model_dir, batch_size=2, device="cpu")
+    teacher = rationales.load_teacher(model_dir, batch_size=2, device="cpu")
     assert isinstance(teacher, teachers.TransformersTeacher) and teacher._loaded is None
     prompts = ["Question: What is 3 + 4?\nReasoning:", "Question: 2 cats?\nReasoning:", "Question:"]
     decoding = teachers.Decoding(max_new_tokens=6)
@@ -101,4 +75,4 @@ def test_openai_json_selects_the_openai_backend(tmp_path, monkeypatch):
     import ftlab
 
     monkeypatch.setattr(ftlab, "openai_teacher", fake, raising=False)
-    assert teachers.load(tmp_path) == ("openai", str(tmp_path))
+    assert rationales.load_teacher(tmp_path) == ("openai", str(tmp_path))

@@ -1,43 +1,10 @@
 """The shared BPE tokenizer: round trips, digits one by one, distinct EOS and PAD, deterministic."""
 
-import pandas as pd
 import pytest
+from factories import tiny_tasks
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from ftlab import tokenizer
-
-
-def tiny_tasks(n: int = 30) -> pd.DataFrame:
-    rows = []
-    for i in range(n):
-        a, b = 3 * i + 7, 11 * i + 5
-        rows.append(
-            dict(
-                example_id=f"e{i}",
-                task="chain_sum",
-                split="train",
-                task_type="numeric",
-                question=f"What is {a} + {b}?",
-                choices=None,
-                answer=str(a + b),
-                gold_rationale=f"{a} + {b} = {a + b}",
-                metadata="{}",
-            )
-        )
-    rows.append(
-        dict(
-            example_id="c",
-            task="pick",
-            split="train",
-            task_type="choice",
-            question="Which is a bird?",
-            choices=["dog", "duck"],
-            answer="B",
-            gold_rationale=None,
-            metadata="{}",
-        )
-    )
-    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")

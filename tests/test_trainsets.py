@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ftlab import prompts, tables, trainsets
+from ftlab import prompts, tables
+from ftlab.studies import distillation
+from ftlab.studies.distillation import trainset as trainsets
 
 RATIONALE = " ".join(f"w{j}" for j in range(16))  # + the row number: 17 distinct words
 
@@ -66,7 +68,7 @@ def build(variant, seed=0, tt=None, rt=None):
     return trainsets.build(variant, tt, rt, settings, scores=scores)
 
 
-@pytest.mark.parametrize("variant", trainsets.VARIANTS)
+@pytest.mark.parametrize("variant", distillation.VARIANTS)
 def test_every_variant_uses_the_kept_train_questions_and_the_shared_format(variant, tmp_path):
     out = build(variant)
     tables.write(out, tmp_path / "t.parquet", "trainset")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import provenance, tables
+from . import provenance, runs, tables
 
 LEDGER = "analysis/provenance.parquet"  # relative to results/
 REPORT = "analysis/audit.parquet"
@@ -118,19 +118,6 @@ def find_artifacts(results_dir: str | os.PathLike) -> list[Artifact]:
     return found
 
 
-def run_of(path: str) -> str | None:
-    """The `run` an artifact belongs to (as in the eval table's `run` column), if any."""
-    parts = path.split("/")
-    if len(parts) < 3 or parts[0] != "results":
-        return None
-    family, rest = parts[1], parts[2:]
-    if family in ("models", "runs"):
-        return "/".join(rest)
-    if family in ("eval", "faithfulness") and len(rest) >= 2:
-        return "/".join(rest[:-1])
-    return None
-
-
 class _Hasher:
     """sha256 of paths relative to the working directory, each computed once."""
 
@@ -155,7 +142,7 @@ def _edge_rows(art: Artifact, sha: str | None) -> list[dict]:
     base = {
         "artifact": art.path,
         "artifact_sha256": sha,
-        "run": run_of(art.path),
+        "run": runs.run_of(art.path),
         "rule": rec.get("rule"),
         "config_hash": rec.get("config_hash"),
         "commit": code.get("commit"),

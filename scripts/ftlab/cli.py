@@ -2,6 +2,7 @@
 
 ftlab audit [results_dir]        exit 1 and name the paths if any recorded input changed
 ftlab query "SELECT ..." [--db results/analysis/lab.duckdb]
+ftlab scorecard [--json] [--file results/analysis/scorecard.parquet]
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import duckdb
 import pandas as pd
 
-from . import audit, lab
+from . import audit, lab, scorecard, tables
 
 
 def _print(df: pd.DataFrame, max_rows: int) -> None:
@@ -35,6 +36,14 @@ def _query(args) -> int:
     return 0
 
 
+def _scorecard(args) -> int:
+    card = tables.read(args.file, "scorecard")
+    print(scorecard.to_json(card) if args.json else scorecard.to_text(card))
+    if not args.json:
+        _print(scorecard.counts(card), args.max_rows)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftlab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sql")
     p.add_argument("--db", default="results/analysis/lab.duckdb")
     p.set_defaults(func=_query)
+    p = sub.add_parser(
+        "scorecard", help="every seed paper's headline claims and this run's verdict"
+    )
+    p.add_argument("--file", default="results/analysis/scorecard.parquet")
+    p.add_argument("--json", action="store_true", help="the rows as JSON, for scripts")
+    p.set_defaults(func=_scorecard)
     for p in sub.choices.values():
         p.add_argument("--max-rows", type=int, default=200, help="rows printed at most")
     args = parser.parse_args(argv)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ftlab import answers, generate, models, prompts
+from ftlab import answers, cells, generate, models, prompts
+from ftlab.settings import ConfigError
+from ftlab.settings import from_config as settings_from_config
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +31,21 @@ class EvalSettings:
     limit: int | None = None
 
     @classmethod
-    def from_config(cls, settings: dict) -> EvalSettings:
-        """From the `evaluation:` config block (keys it does not use, e.g. `models`, are ignored)."""
-        modes = tuple(settings.get("modes", MODES))
-        if bad := [m for m in modes if m not in MODES]:
-            raise ValueError(f"evaluation.modes: unknown mode(s) {bad}; known: {list(MODES)}")
-        limit = settings.get("limit")
-        return cls(
-            modes=modes,
-            max_new_tokens_direct=int(
-                settings.get("max_new_tokens_direct", cls.max_new_tokens_direct)
-            ),
-            max_new_tokens_cot=int(settings.get("max_new_tokens_cot", cls.max_new_tokens_cot)),
-            batch_size=int(settings.get("batch_size", cls.batch_size)),
-            limit=None if limit is None else int(limit),
+    def from_config(cls, cfg: dict, where: str = "evaluation") -> EvalSettings:
+        """From the `evaluation:` settings of a job (not its `models`/`tasks` target lists: the
+        rule leaves those out)."""
+        s = settings_from_config(
+            cls,
+            cfg,
+            where,
+            max_new_tokens_direct=int,
+            max_new_tokens_cot=int,
+            batch_size=int,
+            limit=lambda v: None if v is None else int(v),
         )
+        if bad := [m for m in s.modes if m not in MODES]:
+            raise ConfigError(f"{where}.modes: unknown mode(s) {bad}; known: {list(MODES)}")
+        return s
 
 
 def evaluation_examples(table: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
@@ -55,18 +57,11 @@ def evaluation_examples(table: pd.DataFrame, limit: int | None = None) -> pd.Dat
     return (test if limit is None else test.head(limit)).reset_index(drop=True)
 
 
-def _choices(value) -> list[str] | None:
-    """A choices cell as a list (Parquet gives arrays; a missing cell may come as None or NaN)."""
-    if value is None or isinstance(value, float):
-        return None
-    return [str(c) for c in value]
-
-
 def score_mode(
     model, tokenizer, test: pd.DataFrame, run: str, mode: str, s: EvalSettings
 ) -> pd.DataFrame:
     """Generate and score every test example in one mode; rows of the "eval" table."""
-    choices = [_choices(c) for c in test["choices"]]
+    choices = [cells.choices(c) for c in test["choices"]]
     make_prompt = prompts.direct_prompt if mode == "direct" else prompts.cot_prompt
     texts = [make_prompt(q, c) for q, c in zip(test["question"], choices, strict=True)]
     gens = generate.greedy(

@@ -14,18 +14,22 @@ so the adapter is merged into a bf16 reload of the base. `train_log.parquet` has
 optimiser step. The directory is built in a temp dir and renamed into place last, so an
 interrupted run leaves nothing that looks finished.
 
-`num_processes` > 1 trains data-parallel (launch.py): each rank trains its shard of every batch
-(the Trainer's DDP), the train log sums the tokens of all ranks, and only rank 0 writes the run.
+`num_processes` > 1 trains data-parallel: the job starts this module in that many processes
+under `accelerate launch` (launch.py; `python -m ftlab.finetune JOB.json` is one rank), each rank
+trains its shard of every batch (the Trainer's DDP: NCCL on GPUs, gloo on CPU), the train log sums
+the tokens of all ranks, and only rank 0 writes the run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
@@ -37,6 +41,8 @@ from transformers import PrinterCallback, Trainer, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from . import launch, models, prompts, provenance, tables
+from .settings import ConfigError
+from .settings import from_config as settings_from_config
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +81,13 @@ class Settings:
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Settings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"finetune: unknown settings {unknown}; known: {sorted(known)}")
-        values = dict(cfg)
-        lora = dict(values.pop("lora", None) or {})
-        unknown = sorted(set(lora) - {f.name for f in fields(LoraSettings)})
-        if unknown:
-            raise ValueError(f"finetune.lora: unknown settings {unknown}")
-        if "target_modules" in lora:
-            lora["target_modules"] = tuple(lora["target_modules"])
-        settings = cls(**values, lora=LoraSettings(**lora))
-        if settings.method not in METHODS:
-            raise ValueError(f"finetune.method: {settings.method!r} is not one of {METHODS}")
-        if settings.num_processes < 1:
-            raise ValueError(f"finetune.num_processes: {settings.num_processes} is below 1")
-        return settings
+    def from_config(cls, cfg: dict, where: str = "finetune") -> Settings:
+        s = settings_from_config(cls, cfg, where)
+        if s.method not in METHODS:
+            raise ConfigError(f"{where}.method: {s.method!r} is not one of {METHODS}")
+        if s.num_processes < 1:
+            raise ConfigError(f"{where}.num_processes: {s.num_processes} is below 1")
+        return s
 
 
 class RightPadCollator:
@@ -359,10 +354,51 @@ def run(
     if settings.method == "qlora":
         check_qlora(device)
     if settings.num_processes > 1:
-        launch.launch(trainset, base_model, out_dir, settings, seed, threads, record, device)
+        launch_ranks(trainset, base_model, out_dir, settings, seed, threads, record, device)
     else:
         train_run(trainset, base_model, out_dir, settings, seed, threads, record, device)
     return device
+
+
+def launch_ranks(
+    trainset, base_model, out_dir, settings: Settings, seed, threads, record, device
+) -> None:
+    """`train_run` in `settings.num_processes` processes under `accelerate launch`; waits.
+
+    Each rank is `python -m ftlab.finetune JOB.json` (`main`) with its share of the threads.
+    """
+    n = settings.num_processes
+    if device != "cpu" and torch.cuda.device_count() < n:
+        raise ValueError(
+            f"finetune.num_processes {n}: this job sees {torch.cuda.device_count()} GPU(s)"
+        )
+    with tempfile.TemporaryDirectory(prefix="ftlab-launch-") as tmp:
+        if isinstance(trainset, pd.DataFrame):
+            trainset = tables.write(trainset, Path(tmp) / "trainset.parquet", "trainset")
+        job = Path(tmp) / "job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "trainset": str(trainset),
+                    "base_model": str(base_model),
+                    "out_dir": str(out_dir),
+                    "settings": asdict(settings),
+                    "seed": seed,
+                    "threads": launch.per_rank_threads(threads, n),
+                    "record": record,
+                    "device": device,
+                },
+                default=str,
+            )
+        )
+        launch.run(
+            "ftlab.finetune",
+            [str(job)],
+            num_processes=n,
+            threads=threads,
+            mixed_precision="bf16" if settings.bf16 else "no",
+            name="finetune",
+        )
 
 
 def train_run(trainset, base_model, out_dir, settings: Settings, seed, threads, record, device):
@@ -399,3 +435,22 @@ def train_run(trainset, base_model, out_dir, settings: Settings, seed, threads, 
         tables.write(train_log, tmp / TRAIN_LOG, "train_log", record)
         provenance.write_json(record, tmp)
     log.info("saved %s (%d steps, final loss %.4f)", out, len(train_log), train_log.loss.iloc[-1])
+
+
+def main(argv: list[str]) -> None:
+    """`python -m ftlab.finetune JOB.json`: one rank of a `launch_ranks`ed run."""
+    job = json.loads(Path(argv[0]).read_text())
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"rank {os.environ.get('RANK', '0')} %(levelname)s %(name)s: %(message)s",
+    )
+    job["settings"] = Settings.from_config(job["settings"])
+    try:
+        train_run(**job)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,11 +1,15 @@
-"""External models: a hub id or local `save_pretrained` directory (`source: hf`), or a GGUF file
-(`source: gguf`), turned into a model directory the rest of the pipeline loads like any other.
+"""External models: a hub id or local `save_pretrained` directory (`source: hf`), a GGUF file
+(`source: gguf`) or a model behind an OpenAI-compatible server (`source: openai`), turned into a
+model directory the rest of the pipeline uses like any other.
 
 * hf: the model directory holds `source.json` (name_or_path, revision, dtype, trust_remote_code),
   a pointer, so an 8B model is not copied per experiment; `load` follows it.
 * gguf: the file is de-quantised once by transformers (`gguf_file=`), its quantisation config
   cleared, and saved as safetensors with its tokenizer and chat template; downstream stages then
   load plain safetensors, never the GGUF again.
+* openai: the model directory holds only `openai.json` (`OpenAISettings`: where the server is,
+  which model it serves, the NAME of the environment variable holding the API key, never the key),
+  written without contacting the server; `openai_teacher` is the client that reads it.
 
 Weights load as safetensors only; `trust_remote_code` stays off unless the config turns it on.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -25,6 +30,7 @@ from .provenance import WORKFLOW_ROOT
 log = logging.getLogger(__name__)
 
 POINTER = "source.json"
+OPENAI_POINTER = "openai.json"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -54,10 +60,58 @@ def gguf_location(spec: dict) -> tuple[str, str]:
     return str(directory), spec["gguf_file"]
 
 
+@dataclass(frozen=True)
+class OpenAISettings:
+    """A model's `source: openai` keys (resources/config.schema.yaml documents each)."""
+
+    base_url: str
+    served_model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_s: float = 1.0  # first retry's wait; doubles per attempt (capped at 60 s)
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> OpenAISettings:
+        """The openai keys of a model spec (its other keys, for other sources, are not these)."""
+        for key in ("base_url", "served_model"):
+            if not spec.get(key):
+                raise ValueError(f"model with source: openai needs `{key}` (got {spec.get(key)!r})")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in spec.items() if k in names})
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+
+def write_openai_pointer(spec: dict, out_dir: str | os.PathLike) -> Path:
+    """Write `openai.json` (settings, no secret) into a model directory; return its path."""
+    settings = OpenAISettings.from_spec(spec)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / OPENAI_POINTER
+    path.write_text(json.dumps({"source": "openai", **asdict(settings)}, indent=2, sort_keys=True))
+    return path
+
+
+def read_openai_pointer(model_dir: str | os.PathLike) -> OpenAISettings:
+    path = Path(model_dir) / OPENAI_POINTER
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable openai.json ({e})") from None
+    data.pop("source", None)
+    return OpenAISettings.from_spec(data)
+
+
 def resolve(spec: dict, out_dir: str | os.PathLike) -> None:
-    """Fill `out_dir` (an empty temp directory) for an hf or gguf model spec."""
+    """Fill `out_dir` (an empty temp directory) for an hf, gguf or openai model spec."""
     out_dir = Path(out_dir)
-    if spec["source"] == "hf":
+    if spec["source"] == "openai":  # a pointer only: the server is not contacted here
+        write_openai_pointer(spec, out_dir)
+    elif spec["source"] == "hf":
         pointer = {
             k: spec.get(k) for k in ("name_or_path", "revision", "dtype", "trust_remote_code")
         }

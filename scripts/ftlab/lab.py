@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import tables
+from . import runs, tables
 
 # view name -> (schema in tables.SCHEMAS, globs relative to the workflow directory)
 FAMILIES: dict[str, tuple[str, list[str]]] = {
@@ -36,7 +36,6 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
     ),
     "eval": ("eval", ["results/eval/**/*.parquet"]),
     "faithfulness": ("faithfulness", ["results/faithfulness/**/*.parquet"]),
-    "familiarity": ("familiarity", ["results/familiarity/**/*.parquet"]),
     "provenance": ("provenance", ["results/analysis/provenance.parquet"]),
     "audit": ("audit", ["results/analysis/audit.parquet"]),
 }
@@ -57,15 +56,16 @@ PATH_EXPR = (
 )
 
 # Derived views: a base model or fine-tuned run per row, joinable with eval.run / faithfulness.run.
+_PART = f"NULLIF(regexp_extract(run, '{runs.RUN_PATTERN}', {{}}), '')"
 DERIVED = {
-    "runs": """
+    "runs": f"""
         SELECT DISTINCT
             run,
             CASE WHEN artifact LIKE 'results/runs/%' THEN 'finetuned' ELSE 'base' END AS kind,
-            CASE WHEN artifact LIKE 'results/runs/%' THEN split_part(run, '/', 1) END AS study,
-            CASE WHEN artifact LIKE 'results/runs/%' THEN split_part(run, '/', 2) END AS variant,
-            CASE WHEN artifact LIKE 'results/runs/%' THEN split_part(run, '/', 3) END AS task,
-            TRY_CAST(regexp_extract(run, 'seed(\\d+)$', 1) AS BIGINT) AS seed,
+            {_PART.format(1)} AS study,
+            {_PART.format(2)} AS variant,
+            {_PART.format(3)} AS task,
+            TRY_CAST({_PART.format(4)} AS BIGINT) AS seed,
             artifact AS path, rule, config_hash, commit, dirty, device, started, finished
         FROM provenance
         WHERE artifact LIKE 'results/runs/%' OR artifact LIKE 'results/models/%'

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from . import hub, pretrain, provenance, tables
+from .settings import ConfigError
+from .settings import from_config as settings_from_config
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +49,11 @@ class Architecture:
     max_position_embeddings: int = 512
 
     @classmethod
-    def from_config(cls, spec: dict) -> Architecture:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise ValueError(f"architecture: unknown keys {unknown}; known: {sorted(known)}")
-        arch = cls(**spec)
+    def from_config(cls, spec: dict, where: str = "architecture") -> Architecture:
+        arch = settings_from_config(cls, spec, where)
         if arch.hidden_size % arch.num_heads:
-            raise ValueError(
-                f"architecture: hidden_size {arch.hidden_size} is not divisible by "
+            raise ConfigError(
+                f"{where}.hidden_size: {arch.hidden_size} is not divisible by "
                 f"num_heads {arch.num_heads}"
             )
         return arch
@@ -106,8 +104,8 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
     """A Llama of `architecture`, pretrained on `pretrain` (see pretrain.py), saved with its
     tokenizer and train log."""
     started = provenance.now()
-    arch = Architecture.from_config(spec.get("architecture", {}))
-    settings = pretrain.Settings.from_config(spec.get("pretrain", {}))
+    arch = Architecture.from_config(spec.get("architecture", {}), f"models.{name}.architecture")
+    settings = pretrain.Settings.from_config(spec.get("pretrain", {}), f"models.{name}.pretrain")
     seed = int(spec.get("seed", 0))
     if settings.seq_len + 1 > arch.max_position_embeddings:
         raise ValueError(
@@ -148,12 +146,7 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
 def build_external(name: str, spec: dict, out_dir: str | os.PathLike) -> str:
     """hf / gguf / openai: resolve an existing model into a model directory (hub.py)."""
     with tables.atomic_dir(out_dir) as tmp:
-        if spec["source"] == "openai":
-            from . import openai_teacher  # only teachers behind a server need it
-
-            openai_teacher.write_pointer(spec, tmp)
-        else:
-            hub.resolve(spec, tmp)
+        hub.resolve(spec, tmp)
     log.info("models.%s: %s model recorded in %s", name, spec["source"], out_dir)
     return "cpu"
 

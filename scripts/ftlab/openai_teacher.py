@@ -1,9 +1,10 @@
 """A teacher behind any OpenAI-compatible chat-completions server (vLLM, TGI, a hosted API).
 
-The model directory holds only `openai.json` (written by `write_pointer` when the model is built):
-where the server is, which model it serves, and the NAME of the environment variable holding the
-API key. The key itself is read from the environment at request time and goes nowhere else: not
-into openai.json, the fingerprint, provenance, logs or error messages.
+The model directory holds only `openai.json` (written by `hub.write_openai_pointer` when the model
+is built, without contacting the server): where the server is, which model it serves, and the NAME
+of the environment variable holding the API key. The key itself is read from the environment at
+request time and goes nowhere else: not into openai.json, the fingerprint, provenance, logs or
+error messages.
 
 Servers fail in ordinary ways (overload 429s, 5xx, stalls, truncated JSON); each request is retried
 with exponential backoff through tenacity, and the fault counts are logged so a run's record says
@@ -22,65 +23,17 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import tenacity
 from tqdm.auto import tqdm
 
-from ftlab import prompts
+from ftlab import hub, prompts
 from ftlab.teachers import Completion, Decoding
 
 log = logging.getLogger(__name__)
 
-POINTER = "openai.json"
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A model's `source: openai` keys (resources/config.schema.yaml documents each)."""
-
-    base_url: str
-    served_model: str
-    api_key_env: str | None = "OPENAI_API_KEY"
-    concurrency: int = 8
-    timeout_s: float = 120.0
-    max_retries: int = 6
-    backoff_s: float = 1.0  # first retry's wait; doubles per attempt (capped at 60 s)
-
-    @classmethod
-    def from_spec(cls, spec: dict) -> Settings:
-        """The openai keys of a model spec (other keys of the spec are ignored)."""
-        for key in ("base_url", "served_model"):
-            if not spec.get(key):
-                raise ValueError(f"model with source: openai needs `{key}` (got {spec.get(key)!r})")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in spec.items() if k in names})
-
-    @property
-    def endpoint(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
-
-
-def write_pointer(spec: dict, out_dir: str | Path) -> Path:
-    """Write `openai.json` (settings, no secret) into a model directory; return its path."""
-    settings = Settings.from_spec(spec)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / POINTER
-    path.write_text(json.dumps({"source": "openai", **asdict(settings)}, indent=2, sort_keys=True))
-    return path
-
-
-def read_pointer(model_dir: str | Path) -> Settings:
-    path = Path(model_dir) / POINTER
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a readable openai.json ({e})") from None
-    data.pop("source", None)
-    return Settings.from_spec(data)
 
 
 class Retryable(Exception):
@@ -99,11 +52,13 @@ class ServerError(RuntimeError):
 class OpenAITeacher:
     """Chat completions over HTTP; implements `teachers.Teacher`."""
 
-    def __init__(self, model_dir: str | Path | None = None, settings: Settings | None = None):
+    def __init__(
+        self, model_dir: str | Path | None = None, settings: hub.OpenAISettings | None = None
+    ):
         if settings is None:
             if model_dir is None:
                 raise ValueError("OpenAITeacher needs a model directory or settings")
-            settings = read_pointer(model_dir)
+            settings = hub.read_openai_pointer(model_dir)
         self.settings = settings
         # What decides the outputs: the server, the model it serves and the request's system turn
         # (not timeouts or concurrency, and never the key).

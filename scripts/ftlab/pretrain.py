@@ -24,13 +24,14 @@ import math
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import prompts
+from . import cells, prompts
+from .settings import from_config as settings_from_config
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +54,12 @@ class Settings:
     question_loss: bool = False
 
     @classmethod
-    def from_config(cls, spec: dict) -> Settings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise ValueError(f"pretrain: unknown keys {unknown}; known: {sorted(known)}")
-        values = dict(spec)
-        for key in ("tasks", "question_only_tasks"):
-            values[key] = tuple(values.get(key, ()))
-        return cls(**values)
+    def from_config(cls, spec: dict, where: str = "pretrain") -> Settings:
+        return settings_from_config(cls, spec, where)
 
 
 def _rationale(value) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
-
-
-def _choices(value) -> list[str] | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return list(value)
 
 
 def corpus(frames: Iterable[pd.DataFrame], settings: Settings, seed: int) -> list[tuple[str, str]]:
@@ -85,7 +73,7 @@ def corpus(frames: Iterable[pd.DataFrame], settings: Settings, seed: int) -> lis
     train = frame[frame["split"] == "train"].sort_values(["task", "example_id"], kind="stable")
     out = []
     for row in train.itertuples(index=False):
-        choices = _choices(row.choices)
+        choices = cells.choices(row.choices)
         if row.task in settings.tasks:
             rationale = _rationale(row.gold_rationale)
             answer = str(row.answer)

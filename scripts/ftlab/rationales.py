@@ -27,7 +27,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ftlab import answers, prompts, provenance, tables, teachers
+from ftlab import answers, cells, prompts, provenance, tables, teachers
+from ftlab.settings import ConfigError
+from ftlab.settings import from_config as settings_from_config
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +50,27 @@ class Settings:
     limit: int | None = None
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Settings:
-        cfg = dict(cfg)
-        if cfg.get("filter", "correct") not in FILTERS:
-            raise ValueError(f"rationales.filter: {cfg['filter']!r} is not one of {FILTERS}")
-        cfg["splits"] = tuple(cfg.get("splits", cls.splits))
-        return cls(**cfg)
+    def from_config(cls, cfg: dict, where: str = "rationales") -> Settings:
+        s = settings_from_config(cls, cfg, where)
+        if s.filter not in FILTERS:
+            raise ConfigError(f"{where}.filter: {s.filter!r} is not one of {FILTERS}")
+        return s
 
     @property
     def decoding(self) -> teachers.Decoding:
         return teachers.Decoding(self.max_new_tokens, self.do_sample, self.temperature, self.seed)
+
+
+def load_teacher(
+    model_dir: str | Path, batch_size: int = 64, device: str | None = None
+) -> teachers.Teacher:
+    """The teacher behind a model directory: `openai.json` (hub.write_openai_pointer) -> an
+    OpenAI-compatible server, else local transformers."""
+    if (Path(model_dir) / "openai.json").exists():
+        from ftlab import openai_teacher  # only teachers behind a server need it
+
+        return openai_teacher.OpenAITeacher(model_dir)
+    return teachers.TransformersTeacher(model_dir, batch_size=batch_size, device=device)
 
 
 def prompt_hash(prompt: str) -> str:
@@ -169,10 +182,6 @@ def select_questions(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
-def _choices(value) -> list[str] | None:
-    return None if value is None else list(value)
-
-
 def generate(
     table: pd.DataFrame,
     teacher: teachers.Teacher,
@@ -184,7 +193,7 @@ def generate(
     """One row per question of `settings.splits` (schema "rationales"), `kept` per the filter."""
     rows = select_questions(table, settings)
     prompt_list = [
-        prompts.cot_prompt(q, _choices(c))
+        prompts.cot_prompt(q, cells.choices(c))
         for q, c in zip(rows["question"], rows["choices"], strict=True)
     ]
     done = complete_cached(
@@ -193,7 +202,7 @@ def generate(
     decoding = provenance.stable_json(settings.decoding.key())
     records = []
     for row, prompt, comp in zip(rows.itertuples(index=False), prompt_list, done, strict=True):
-        choices = _choices(row.choices)
+        choices = cells.choices(row.choices)
         rationale, raw = prompts.split_cot(comp.text)
         parsed = answers.parse(raw, row.task_type, choices)
         correct = parsed is not None and bool(

@@ -1,6 +1,7 @@
 """Every Parquet table ftlab writes: its schema, and the one way to write and read it.
 
-A table's schema lives here and nowhere else. `write` checks a frame against its schema, attaches
+The shared stages' schemas live here; a study declares its own tables with `register` in the
+module that writes them, so a study's schema edit reruns only that study. `write` checks a frame against its schema, attaches
 provenance as key-value metadata and renames a temp file into place, so an interrupted job never
 leaves a file that looks complete. `read` checks the schema again on the way in.
 """
@@ -120,32 +121,6 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("reason", _str),
         ]
     ),
-    # per model (or study/variant) x task x test x metric, with a bootstrap CI (summarize_faithfulness)
-    "faithfulness_summary": pa.schema(
-        [
-            ("group", _str),
-            ("stage", _str),
-            ("task", _str),
-            ("test", _str),
-            ("metric", _str),
-            ("value", pa.float64()),
-            ("ci_low", pa.float64()),
-            ("ci_high", pa.float64()),
-            ("n", pa.int64()),
-        ]
-    ),
-    # one row per training target, perplexity under the model before fine-tuning
-    "familiarity": pa.schema(
-        [
-            ("example_id", _str),
-            ("task", _str),
-            ("model", _str),
-            ("source", _str),
-            ("target_tokens", pa.int64()),
-            ("nll", pa.float64()),
-            ("perplexity", pa.float64()),
-        ]
-    ),
     # one row per artifact -> recorded input edge (audit); input None for an artifact without inputs
     "provenance": pa.schema(
         [
@@ -176,25 +151,20 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("message", _str),
         ]
     ),
-    # one row per task x variant x eval mode: accuracy over seeds (summarize_distillation)
-    "distillation": pa.schema(
-        [
-            ("task", _str),
-            ("variant", _str),
-            ("mode", _str),
-            ("seeds", pa.int64()),
-            ("examples", pa.int64()),
-            ("accuracy", pa.float64()),
-            ("ci_low", pa.float64()),
-            ("ci_high", pa.float64()),
-            ("seed_accuracies", pa.list_(pa.float64())),
-        ]
-    ),
 }
 
 
 class SchemaError(ValueError):
     """A table does not match its declared schema."""
+
+
+def register(table: str, sch: pa.Schema) -> pa.Schema:
+    """Declare a study's own table (called where the study defines it); the same name twice must
+    mean the same schema."""
+    if table in SCHEMAS and not SCHEMAS[table].equals(sch):
+        raise SchemaError(f"table {table!r} is already declared with another schema")
+    SCHEMAS[table] = sch
+    return sch
 
 
 def schema(table: str) -> pa.Schema:

@@ -13,7 +13,8 @@ out of a longer text (what precedes it becomes the rationale), `rationale_remove
 
 Every row is checked; a bad row stops the job naming the file and the row, or (with
 `on_bad_rows: skip`) goes to the quarantine table. Repeated questions are dropped so that the
-splits are disjoint, and counted in the log. Nothing disappears without a trace.
+splits are disjoint: counted in the log, and with `on_bad_rows: skip` also quarantined, each
+naming the row whose copy was kept. Nothing disappears without a trace.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ COLUMN_DEFAULTS = {
     "rationale_remove": None,
 }
 QUARANTINE_COLUMNS = ["task", "source", "row", "reason", "raw"]
+HIDDEN = ["_key", "_source", "_row"]  # a collected row's dedupe key, and where it came from
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ def from_records(
                 f"{ {k: v for k, v in cols.items() if v} }; file has {list(df.columns)})"
             )
     rows, bad, seen_ids = [], [], set()
+    raws = []  # the raw record of each kept row, to quarantine a repeated question (skip only)
     for label, df in frames:
         mapped = (
             {p.split(".")[0] for p in paths} | set(paths) | {"__split__", "__error__", "__raw__"}
@@ -186,25 +189,23 @@ def from_records(
                 if row["example_id"] in seen_ids and cols["id"] is not None:
                     raise task_columns.BadRow(f"duplicate id {row['example_id']!r}")
                 seen_ids.add(row["example_id"])
-                rows.append(row)
+                rows.append(row | {"_source": label, "_row": i})
+                if s.on_bad_rows == "skip":
+                    raws.append(raw)
             except task_columns.BadRow as e:
                 if s.on_bad_rows != "skip":
                     raise ValueError(
                         f"{label}: row {i}: {e} (set tasks.{s.name}.on_bad_rows: skip "
                         "to quarantine bad rows instead)"
                     ) from None
-                bad.append(
-                    {
-                        "task": s.name,
-                        "source": label,
-                        "row": i,
-                        "reason": str(e),
-                        "raw": task_columns.dumps(raw),
-                    }
-                )
+                bad.append(_bad_row(s, label, i, str(e), raw))
     if bad:
         log.warning("task %s: %d bad rows quarantined", s.name, len(bad))
-    table = _dedupe(s, pd.DataFrame(rows, columns=[*TASK_COLUMNS, "_key"]))
+    table, repeats = _dedupe(s, pd.DataFrame(rows, columns=[*TASK_COLUMNS, *HIDDEN]))
+    if s.on_bad_rows == "skip" and repeats:  # with error, a repeat is dropped (and logged) only
+        bad += [_bad_row(s, source, i, reason, raws[pos]) for source, i, reason, pos in repeats]
+        order = {label: n for n, (label, _) in enumerate(frames)}
+        bad.sort(key=lambda b: (order[b["source"]], b["row"]))
     if table["split"].isna().all():
         need = sum(s.sizes.values())
         if len(table) < need:
@@ -224,6 +225,12 @@ def from_records(
     if table["split"].isna().any():
         raise ValueError(f"tasks.{s.name}: some rows have a split and some do not")
     return _cap_splits(table, s), _quarantine_frame(bad)
+
+
+def _bad_row(s: TaskSpec, source: str, row: int, reason: str, raw: dict) -> dict:
+    """One quarantine row (the `quarantine` table's columns)."""
+    raw_text = task_columns.dumps(raw)
+    return {"task": s.name, "source": source, "row": row, "reason": reason, "raw": raw_text}
 
 
 def _check_row(s: TaskSpec, raw: dict, mapped: set) -> dict:
@@ -248,19 +255,35 @@ def _check_row(s: TaskSpec, raw: dict, mapped: set) -> dict:
     return row
 
 
-def _dedupe(s: TaskSpec, table: pd.DataFrame) -> pd.DataFrame:
-    """Keep the first copy of each question (train before validation before test)."""
+def _dedupe(s: TaskSpec, table: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple]]:
+    """Keep the first copy of each question (train before validation before test).
+
+    Returns the kept rows, and one `(source, row, reason, position)` per dropped copy: the reason
+    names the row that was kept, `position` indexes the rows as `from_records` collected them.
+    """
     rank = table["split"].map({sp: i for i, sp in enumerate(SPLITS)}).fillna(0)
-    table = table.assign(_rank=rank).sort_values("_rank", kind="stable")
+    table = table.assign(_rank=rank, _pos=range(len(table))).sort_values("_rank", kind="stable")
     dup = table["_key"].duplicated()
+    repeats = []
     if dup.any():
+        kept = table[~dup].set_index("_key")
+        for r in table[dup].to_dict(orient="records"):
+            first = kept.loc[r["_key"]]
+            where = f"{first['_source']} row {first['_row']}"
+            if pd.notna(first["split"]):
+                where += f", kept in {first['split']}"
+            reason = f"repeated question (same as {where})"
+            repeats.append((r["_source"], int(r["_row"]), reason, int(r["_pos"])))
+        by_split = table.loc[dup, "split"].value_counts().to_dict()
         log.info(
-            "task %s: %d repeated questions dropped (%s)",
+            "task %s: %d repeated questions dropped%s%s",
             s.name,
             int(dup.sum()),
-            table.loc[dup, "split"].value_counts(dropna=False).to_dict(),
+            f" (from {by_split})" if by_split else "",
+            " and quarantined" if s.on_bad_rows == "skip" else "",
         )
-    return table[~dup].drop(columns=["_rank", "_key"]).reset_index(drop=True)
+    hidden = ["_rank", "_pos", *HIDDEN]
+    return table[~dup].drop(columns=hidden).reset_index(drop=True), repeats
 
 
 def _cap_splits(table: pd.DataFrame, s: TaskSpec) -> pd.DataFrame:

@@ -2,8 +2,10 @@
 
 A teacher has a `fingerprint` (what it *is*: changes whenever its outputs could change) and
 `complete(prompts, decoding)`. The rationale cache is keyed by the fingerprint, so swapping the
-weights behind a model directory can never serve stale generations. Backends are chosen by what
-the model directory holds: `openai.json` -> an OpenAI-compatible server, else local transformers.
+weights behind a model directory can never serve stale generations. The backends: local
+transformers here, an OpenAI-compatible server in openai_teacher.py (which builds on this module,
+so this one never imports it); `rationales.load_teacher` picks one by what the model directory
+holds.
 """
 
 from __future__ import annotations
@@ -112,12 +114,3 @@ class TransformersTeacher:
             progress=False,
         )
         return [Completion(g.text, g.prompt_tokens, g.generated_tokens) for g in out]
-
-
-def load(model_dir: str | Path, batch_size: int = 64, device: str | None = None) -> Teacher:
-    """The teacher behind a model directory."""
-    if (Path(model_dir) / "openai.json").exists():
-        from ftlab import openai_teacher
-
-        return openai_teacher.OpenAITeacher(model_dir)
-    return TransformersTeacher(model_dir, batch_size=batch_size, device=device)

@@ -24,14 +24,18 @@ never a silent drop.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import answers, generate, interventions, models, prompts
-from .faithfulness_summary import SKIP_REASONS, example_scores, reason_counts
+from ftlab import answers, generate, models, prompts
+from ftlab.settings import ConfigError
+from ftlab.settings import from_config as settings_from_config
+
+from . import interventions
+from .scores import SKIP_REASONS, example_scores, reason_counts
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +58,13 @@ class Settings:
     helper_tokens: int = 96
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Settings:
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in cfg.items() if k in known}
-        if "tests" in kw:
-            kw["tests"] = tuple(kw["tests"])
-            if bad := [t for t in kw["tests"] if t not in TESTS]:
-                raise ValueError(f"studies.faithfulness.tests: unknown {bad} (known: {TESTS})")
-        return cls(**kw)
+    def from_config(cls, cfg: dict, where: str = "studies.faithfulness") -> Settings:
+        """From the study's scoring keys and `seed` (the rule leaves out its target lists, helper
+        and bootstrap, which rerun only the summary)."""
+        s = settings_from_config(cls, cfg, where)
+        if bad := [t for t in s.tests if t not in TESTS]:
+            raise ConfigError(f"{where}.tests: unknown {bad} (known: {TESTS})")
+        return s
 
 
 @dataclass

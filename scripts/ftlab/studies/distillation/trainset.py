@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftlab import importance, prompts, tables
+from ftlab import cells, prompts, tables
+from ftlab.settings import ConfigError
+from ftlab.settings import from_config as settings_from_config
+
+from . import NEEDS_TEACHER, VARIANTS, key_tokens
 
 log = logging.getLogger(__name__)
-
-VARIANTS = prompts.DISTILLATION_VARIANTS
-NEEDS_TEACHER = ("cot_after_key_tokens",)
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,17 @@ class Settings:
     importance_batch_size: int = 32
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Settings:
-        s = cls(**cfg)
+    def from_config(cls, cfg: dict, where: str = "studies.distillation") -> Settings:
+        """From the keys a variant uses (the rule passes only those; `seed` is the config's)."""
+        s = settings_from_config(cls, cfg, where)
         if not 0 < s.key_token_fraction <= 1:
-            raise ValueError(f"key_token_fraction must be in (0, 1], got {s.key_token_fraction}")
-        if s.importance not in importance.METHODS:
-            raise ValueError(f"importance: {s.importance!r} is not one of {importance.METHODS}")
+            raise ConfigError(
+                f"{where}.key_token_fraction: must be in (0, 1], got {s.key_token_fraction}"
+            )
+        if s.importance not in key_tokens.METHODS:
+            raise ConfigError(
+                f"{where}.importance: {s.importance!r} is not one of {key_tokens.METHODS}"
+            )
         return s
 
 
@@ -77,14 +83,10 @@ def random_subset(words: list[str], k: int, rng: np.random.Generator) -> list[st
     return [words[i] for i in sorted(rng.choice(len(words), size=k, replace=False).tolist())]
 
 
-def _choices(value) -> list[str] | None:
-    return None if value is None else list(value)
-
-
 def key_token_scores(
     ex: pd.DataFrame, teacher_dir: str | Path, settings: Settings, threads: int = 1
 ) -> tuple[list[np.ndarray], str]:
-    """Importance of every rationale word under the teacher (see importance.py), and the device
+    """Importance of every rationale word under the teacher (see key_tokens.py), and the device
     it ran on. Imports ftlab.models here: the other variants need neither torch nor the teacher."""
     from ftlab import models
 
@@ -92,12 +94,12 @@ def key_token_scores(
     device = models.pick_device()
     model, tokenizer = models.load(teacher_dir, device=device)
     items = [
-        (prompts.cot_prompt(q, _choices(c)), r, a)
+        (prompts.cot_prompt(q, cells.choices(c)), r, a)
         for q, c, r, a in zip(
             ex["question"], ex["choices"], ex["rationale"], ex["answer"], strict=True
         )
     ]
-    scores = importance.score(
+    scores = key_tokens.score(
         model, tokenizer, items, settings.importance, settings.importance_batch_size
     )
     return scores, device
@@ -119,9 +121,9 @@ def build(
         raise ValueError(f"{variant} needs one importance score array per example ({len(ex)})")
     rows = []
     for i, row in enumerate(ex.itertuples(index=False)):
-        choices, words = _choices(row.choices), row.rationale.split()
+        choices, words = cells.choices(row.choices), row.rationale.split()
         rng = _rng(settings.seed, row.example_id)
-        k = importance.keep_count(len(words), settings.key_token_fraction)
+        k = key_tokens.keep_count(len(words), settings.key_token_fraction)
         if variant == "label_only":
             prompt, completion = (
                 prompts.direct_prompt(row.question, choices),
@@ -135,7 +137,7 @@ def build(
                 words = shuffled(words, rng)
             elif variant == "cot_after_key_tokens":
                 words = [
-                    words[j] for j in importance.top_words(scores[i], settings.key_token_fraction)
+                    words[j] for j in key_tokens.top_words(scores[i], settings.key_token_fraction)
                 ]
             elif variant == "cot_after_random_tokens":
                 words = random_subset(words, k, rng)
