@@ -32,8 +32,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from ftlab import models, prompts, tables, tasks  # noqa: E402
-from ftlab.studies.faithfulness import score as faithfulness  # noqa: E402
 from ftlab import tokenizer as ftok  # noqa: E402
+from ftlab.studies.faithfulness import score as faithfulness  # noqa: E402
 
 DECISIONS = [
     "example_id",

@@ -1,13 +1,13 @@
 # The distillation study (Wadhwa, Amir, Wallace 2024): a trainset per variant from the teacher's
 # rationales; fine-tuning (rules/finetune.smk) and evaluation (rules/evaluate.smk) of each
-# variant x task x seed; then accuracy over seeds, a plot and a verdict on the paper's orderings.
+# variant x task x seed; then accuracy per variant, the paper's claims as data, and a plot.
 
 
 include: "inputs/distillation.smk"
 
 
 rule build_trainset:
-    """One distillation variant's (prompt, completion) table for a task (trainsets.py)."""
+    """One distillation variant's (prompt, completion) table for a task (ftlab/studies/distillation/trainset.py)."""
     input:
         unpack(distillation_trainset_inputs),
     output:

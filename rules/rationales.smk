@@ -1,6 +1,9 @@
 # Teacher rationales, generated once per (teacher, task) and reused by every study.
 
 
+include: "inputs/rationales.smk"
+
+
 rule generate_rationales:
     """A teacher's CoT rationales for a task's questions; finished generations survive crashes in
     results/cache/rationales/{teacher}/ (not an output: Snakemake would delete it on failure).
@@ -26,6 +29,6 @@ rule generate_rationales:
     params:
         settings=config["rationales"],
         cache=f"{RESULTS}/cache/rationales/{{teacher}}",
-        code=code_hash("generate_rationales.py"),
+        code=rationales_code,
     script:
         "../scripts/generate_rationales.py"

@@ -14,6 +14,7 @@ NOT_RUN_BY_ANY_RULE = {
     "cli",  # the `ftlab` command-line entry point (pyproject [project.scripts])
     "codehash",  # run by the Snakefile itself (rules/common.smk) to compute these hashes
     "configcheck",  # run by the Snakefile itself (rules/common.smk) to validate the config
+    "openai_teacher",  # imported by name; hashed per openai teacher (rules/inputs/rationales.smk)
 }
 
 TREE = {

@@ -1,6 +1,5 @@
 """Faithfulness scoring: AOC arithmetic, batched == naive decisions, bad inputs as reason rows."""
 
-
 import pandas as pd
 import pytest
 import torch

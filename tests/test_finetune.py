@@ -1,5 +1,6 @@
 """finetune: loss goes down, loss on the completion only, LoRA/QLoRA save, same seed same run,
-atomic, QLoRA's clear errors, and two processes under accelerate launch."""
+atomic, QLoRA's clear errors, and two processes under accelerate launch (launch.py: a launcher
+that knows nothing of the trainer)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from factories import save_model_dir, tiny_llama
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from ftlab import configcheck, finetune, models, prompts, tables, tokenizer
+from ftlab import configcheck, finetune, launch, models, prompts, tables, tokenizer
 
 torch.set_num_threads(1)
 
@@ -292,3 +293,19 @@ def test_two_processes_train_one_run_and_count_every_ranks_tokens(
     base = load_file(base_model / "model.safetensors")
     q = "model.layers.0.self_attn.q_proj.weight"
     assert not torch.equal(model.state_dict()[q], base[q])
+
+
+def test_the_launcher_runs_any_module_plainly_or_as_ranks(tmp_path, caplog):
+    assert launch.command("pkg.mod", ["a"])[1:] == ["-m", "pkg.mod", "a"]
+    cmd = launch.command("pkg.mod", ["a"], num_processes=2, mixed_precision="bf16", port=29555)
+    assert cmd[1:4] == ["-m", "accelerate.commands.launch", "--multi_gpu"]
+    assert cmd[cmd.index("--num_processes") + 1] == "2"
+    assert cmd[cmd.index("--main_process_port") + 1] == "29555"
+    assert cmd[cmd.index("--mixed_precision") + 1] == "bf16"
+    assert cmd[-3:] == ["-m", "pkg.mod", "a"]
+    assert [launch.per_rank_threads(t, 2) for t in (1, 2, 5)] == [1, 1, 2]
+    with caplog.at_level("INFO", logger="ftlab.launch"):
+        launch.run("json.tool", ["--help"], num_processes=1, threads=1)
+    assert "| usage:" in caplog.text  # the process's output, line by line in the job's log
+    with pytest.raises(RuntimeError, match=r"^probe: `python -m json.tool` failed \(exit"):
+        launch.run("json.tool", [str(tmp_path / "missing.json")], 1, 1, name="probe")

@@ -5,8 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from ftlab.studies.faithfulness import interventions as iv
 from ftlab import tokenizer as tok
+from ftlab.studies.faithfulness import interventions as iv
 
 NUM = re.compile(r"-?\d+")
 

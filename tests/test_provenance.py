@@ -167,9 +167,21 @@ def test_code_version_outside_a_checkout_is_unknown(tmp_path):
     assert provenance.code_version(str(tmp_path)) == {"commit": None, "dirty": None}
 
 
-def test_code_version_defaults_to_the_checkout_holding_ftlab():
+@needs_git
+def test_code_version_defaults_to_the_checkout_holding_ftlab(tmp_path, monkeypatch):
+    """Not the working directory: `snakemake -d elsewhere` keeps results outside the checkout."""
     root = Path(provenance.WORKFLOW_ROOT)
     assert (root / "scripts" / "ftlab" / "provenance.py").is_file()
+    monkeypatch.chdir(tmp_path)  # no checkout here
+    provenance.code_version.cache_clear()
+    try:
+        commit = provenance.code_version()["commit"]
+    finally:
+        provenance.code_version.cache_clear()
+    if (root / ".git").exists():
+        assert commit == git(root, "rev-parse", "HEAD")
+    else:  # an exported copy of the workflow: unknown, not the working directory's
+        assert commit is None
 
 
 def test_package_versions_name_python_and_every_tracked_package(monkeypatch):

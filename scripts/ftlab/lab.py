@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import runs, tables
+from . import runs, scorecard, tables  # noqa: F401 (scorecard: registers its schema)
 
 # view name -> (schema in tables.SCHEMAS, globs relative to the workflow directory)
 FAMILIES: dict[str, tuple[str, list[str]]] = {
@@ -38,6 +38,8 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
     "faithfulness": ("faithfulness", ["results/faithfulness/**/*.parquet"]),
     "provenance": ("provenance", ["results/analysis/provenance.parquet"]),
     "audit": ("audit", ["results/analysis/audit.parquet"]),
+    "claims": ("claims", ["results/analysis/claims.parquet"]),  # every study's claims rows
+    "scorecard": ("scorecard", ["results/analysis/scorecard.parquet"]),
 }
 # columns a family's files do not store but its path tells (train_log: whose log it is)
 EXTRA = {

@@ -18,6 +18,7 @@ sample but not the same one.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -61,14 +62,21 @@ class Settings:
         return teachers.Decoding(self.max_new_tokens, self.do_sample, self.temperature, self.seed)
 
 
+OPENAI_BACKEND = "ftlab.openai_teacher"  # hashed per teacher: rules/inputs/rationales.smk
+
+
 def load_teacher(
     model_dir: str | Path, batch_size: int = 64, device: str | None = None
 ) -> teachers.Teacher:
     """The teacher behind a model directory: `openai.json` (hub.write_openai_pointer) -> an
-    OpenAI-compatible server, else local transformers."""
-    if (Path(model_dir) / "openai.json").exists():
-        from ftlab import openai_teacher  # only teachers behind a server need it
+    OpenAI-compatible server, else local transformers.
 
+    The server backend is imported by name, not statically: the code hash of generate_rationales
+    includes it only for teachers whose source is openai (rules/inputs/rationales.smk), so an
+    HTTP-retry tweak reruns nothing that a local teacher produced.
+    """
+    if (Path(model_dir) / "openai.json").exists():
+        openai_teacher = importlib.import_module(OPENAI_BACKEND)
         return openai_teacher.OpenAITeacher(model_dir)
     return teachers.TransformersTeacher(model_dir, batch_size=batch_size, device=device)
 

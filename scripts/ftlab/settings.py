@@ -82,3 +82,24 @@ def _convert(hint, value, where: str):
         if typing.get_origin(option) is tuple and isinstance(value, list):
             return tuple(value)
     return value
+
+
+def empty_test_splits(config: dict, tasks: list, key: str) -> list[str]:
+    """Config problems: the `tasks` a study evaluates (listed under `key`) with an empty test split."""
+    lines = []
+    for i, task in enumerate(tasks):
+        spec = config["tasks"].get(task)
+        if not isinstance(spec, dict):
+            continue  # an unknown task is named above
+        hf_splits = spec.get("hf_splits") or {}
+        if (spec.get("sizes") or {}).get("test") == 0:
+            lines.append(
+                f"tasks.{task}.sizes.test: 0, but {key}[{i}] evaluates {task!r} on its test "
+                f"split (give it test examples, or leave it out of {key})"
+            )
+        elif spec.get("source") == "hf" and hf_splits and "test" not in hf_splits:
+            lines.append(
+                f"tasks.{task}.hf_splits: maps no source split to test, but {key}[{i}] "
+                f"evaluates {task!r} on its test split (add test: <source split>)"
+            )
+    return lines

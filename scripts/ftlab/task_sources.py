@@ -52,19 +52,27 @@ def embedded(s) -> pd.DataFrame:
     generator = s.generator or s.name
     need = sum(s.sizes.values())
     tried = max(4 * need + 100, 1000)
-    dataset = reasoning_gym.create_dataset(generator, seed=s.seed, size=tried, **s.generator_config)
+    config, wrap = solvers.split_wrap(s.generator_config)  # wrap: a few-label task over it
+    wrapper = solvers.Wrapper(wrap, s.seed, need) if wrap else None
+    dataset = reasoning_gym.create_dataset(generator, seed=s.seed, size=tried, **config)
     rows, seen, duplicates, unsolved, disagreed = [], set(), 0, 0, 0
     for idx in range(tried):
         if len(rows) == need:
             break
         item = dataset[idx]
+        solution = None
+        if wrapper:
+            item, solution = wrapper.transform(item, solvers.solve(generator, item, config), idx)
         question, answer = str(item["question"]).strip(), str(item["answer"]).strip()
         eid = example_id(s.name, question, None)
         if eid in seen:
             duplicates += 1
             continue
         seen.add(eid)
-        solution = solvers.solve(generator, item, s.generator_config)
+        if wrapper and not wrapper.accept(answer):
+            continue  # its label's share is full
+        if not wrapper:
+            solution = solvers.solve(generator, item, config)
         rationale = None
         if solution is None:
             unsolved += 1

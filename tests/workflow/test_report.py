@@ -55,3 +55,20 @@ def test_report_has_the_audit_result(report_html, sections):
     assert sections["audit"] == {"tables": ["results/report/tables/audit.html"]}
     page = embedded(report_html, "results/report/tables/audit.html")
     assert "all match" in page and "<table" in page
+
+
+def test_report_opens_with_the_scorecard_of_all_five_papers(report_html, sections):
+    # the report lists categories by name: "0 scorecard" sorts first
+    assert sorted(sections)[0] == "0 scorecard"
+    page = embedded(report_html, "results/report/scorecard.html")
+    for study in ("distillation", "faithfulness", "response_source", "generalization",
+                  "data_scaling"):  # fmt: skip
+        assert f"<td>{study}</td>" in page
+    assert "not_tested" in page and "Replication scorecard" in page
+
+
+def test_each_study_section_opens_with_its_claims(smoke, report_html, sections):
+    for study in smoke.config["studies"]:
+        assert sections[study]["claims"] == [f"results/report/claims/{study}.html"]
+        page = embedded(report_html, f"results/report/claims/{study}.html")
+        assert "verdict" in page and "ci_low" in page

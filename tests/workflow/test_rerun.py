@@ -21,7 +21,8 @@ from ftlab import audit, cli, tables
 
 pytestmark = pytest.mark.workflow
 
-ANALYSIS = {"audit", "build_lab", "render_table"}  # + every summarize_* rule
+# + every summarize_* rule: analysis jobs rerun whenever any artifact they gather changes
+ANALYSIS = {"audit", "build_lab", "render_table", "render_claims", "scorecard", "render_scorecard"}
 MODEL_STAGES = {
     "evaluate",
     "score_faithfulness",
@@ -89,15 +90,19 @@ def test_task_size_reruns_only_that_tasks_chain(smoke, all_jobs):
     }
 
 
-def test_editing_the_faithfulness_module_reruns_only_faithfulness(smoke, all_jobs):
-    module = smoke.code / "scripts/ftlab/faithfulness.py"
+def edited(smoke, relpath, *args):
+    """The jobs planned (and `--summary`) while `relpath` of the copied workflow has an edit."""
+    module = smoke.code / relpath
     original = module.read_text()
     try:
         module.write_text(original + "\n# an edit\n")
-        planned = smoke.planned()
-        summary = smoke.snakemake("--summary")
+        return smoke.planned(*args), smoke.snakemake("--summary")
     finally:
         module.write_text(original)
+
+
+def test_editing_the_faithfulness_scoring_reruns_only_faithfulness(smoke, all_jobs):
+    planned, summary = edited(smoke, "scripts/ftlab/studies/faithfulness/score.py")
     assert core(planned) == {j for j in all_jobs if j[0] == "score_faithfulness"}
     assert {r for r, _ in planned} - {"score_faithfulness"} <= {"summarize_faithfulness"} | ANALYSIS
     # --summary says why: the code hash is a param of the rule
@@ -106,6 +111,42 @@ def test_editing_the_faithfulness_module_reruns_only_faithfulness(smoke, all_job
         cols[4] == "params changed" and cols[5] == "update pending" for cols in lines
     )
     assert smoke.planned() == set()  # restoring the file restores the hash
+
+
+@pytest.mark.parametrize(
+    ("module", "summary_rule"),
+    [
+        ("scripts/ftlab/studies/distillation/summary.py", "summarize_distillation"),
+        ("scripts/ftlab/studies/faithfulness/summary.py", "summarize_faithfulness"),
+    ],
+)
+def test_editing_a_study_summary_reruns_only_its_summary_and_the_analysis(smoke, module,
+                                                                          summary_rule):  # fmt: skip
+    planned, _ = edited(smoke, module)
+    assert summary_rule in {r for r, _ in planned}
+    assert core(planned) == set()  # no model job, no trainset, no other study's summary
+    others = {r for r, _ in planned if r.startswith("summarize_")} - {summary_rule}
+    assert others == set()
+
+
+def test_editing_a_teacher_backend_plans_no_evaluation_or_finetuning(smoke):
+    """The OpenAI-compatible backend is hashed only into teachers served by it: the smoke
+    teachers are local, so an edit there plans nothing at all."""
+    planned, _ = edited(smoke, "scripts/ftlab/openai_teacher.py")
+    assert planned == set()
+
+
+def test_editing_a_core_schema_module_reruns_what_reads_it(smoke, all_jobs):
+    planned, _ = edited(smoke, "scripts/ftlab/tables.py")
+    rules_ = {r for r, _ in planned}
+    # every stage writes through tables.py: the whole chain, pretraining included
+    assert {"prepare_task", "build_model", "finetune", "evaluate", "score_faithfulness"} <= rules_
+
+
+def test_editing_the_statistics_reruns_no_model_job(smoke, all_jobs):
+    planned, _ = edited(smoke, "scripts/ftlab/stats.py")
+    assert core(planned) == set()
+    assert {"summarize_distillation", "summarize_faithfulness"} <= {r for r, _ in planned}
 
 
 def test_documented_ways_to_prevent_reruns(smoke, tmp_path):

@@ -171,17 +171,36 @@ def _cube(frame):
     return np.asarray(ns, dtype=float), Y, M
 
 
-def bootstrap_fit(frame, *, model="power_law", resamples=1000, seed=0, level=0.95, floor=None):
-    """Percentile intervals for the parameters and r2 from a two-level bootstrap.
+@dataclass(frozen=True)
+class Bootstrap:
+    """A fit to the pooled mean error per N and its bootstrap replicates."""
 
-    Seeds are resampled as clusters (a seed is one nested draw of training sets, shared by all
-    N) and examples are resampled once per replicate for every N and seed (paired), so the
-    interval carries both the training-draw and the evaluation-set noise. Returns a table
-    indexed by param (a, b, c as the model has them, then r2) with the full-data estimate,
-    lo, hi, the replicates the interval uses and how many of them converged (replicates cut
-    off at the evaluation cap stay in: they sit on a ridge of near-equal cost, and dropping
-    them would narrow the interval exactly where the model is least identified).
-    """
+    point: FitResult
+    draws: np.ndarray  # (replicates, k): the model's parameters, in PARAMS order
+    r2: np.ndarray  # (replicates,)
+    converged: np.ndarray  # (replicates,) bool
+    floor: float
+    n_seeds: int
+    n_examples: int
+
+    def band(self, n, level=0.95):
+        """(lo, hi) of the predicted error at each N over the replicates (percentile)."""
+        n = np.asarray(n, dtype=float)
+        preds = np.stack([_CURVES[self.point.model](n, *p) for p in self.draws])
+        alpha = (1 - level) / 2
+        lo, hi = np.nanquantile(preds, [alpha, 1 - alpha], axis=0)
+        return lo, hi
+
+    def p_value(self, param="b", null=0.0):
+        """Two-sided bootstrap p for param != null, +1-corrected so it is never exactly 0."""
+        x = self.draws[:, PARAMS[self.point.model].index(param)]
+        below = (np.sum(x <= null) + 1) / (len(x) + 1)
+        above = (np.sum(x >= null) + 1) / (len(x) + 1)
+        return float(min(1.0, 2 * min(below, above)))
+
+
+def bootstrap(frame, *, model="power_law", resamples=1000, seed=0, floor=None) -> Bootstrap:
+    """The fit and its replicates from a two-level bootstrap (see `bootstrap_fit`)."""
     ns, Y, M = _cube(frame)
     floor = 0.5 / (Y.shape[1] * Y.shape[2]) if floor is None else floor
     point = fit(ns, Y.sum(axis=(1, 2)) / M.sum(axis=(1, 2)), model, floor=floor)
@@ -196,15 +215,32 @@ def bootstrap_fit(frame, *, model="power_law", resamples=1000, seed=0, level=0.9
     err = err[np.isfinite(err).all(axis=1)]  # a replicate that left some N without data
     warm = list(point.params.values())
     P, r2, _, ok = _fit_rows(np.log(ns), np.log(np.clip(err, floor, None)), model, warm)
-    draws = np.column_stack([P, r2])
+    return Bootstrap(point, P, r2, ok, float(floor), int(S), int(E))
+
+
+def bootstrap_fit(frame, *, model="power_law", resamples=1000, seed=0, level=0.95, floor=None):
+    """Percentile intervals for the parameters and r2 from a two-level bootstrap.
+
+    Seeds are resampled as clusters (a seed is one nested draw of training sets, shared by all
+    N) and examples are resampled once per replicate for every N and seed (paired), so the
+    interval carries both the training-draw and the evaluation-set noise. Returns a table
+    indexed by param (a, b, c as the model has them, then r2) with the full-data estimate,
+    lo, hi, the replicates the interval uses and how many of them converged (replicates cut
+    off at the evaluation cap stay in: they sit on a ridge of near-equal cost, and dropping
+    them would narrow the interval exactly where the model is least identified).
+    """
+    boot = bootstrap(frame, model=model, resamples=resamples, seed=seed, floor=floor)
+    draws = np.column_stack([boot.draws, boot.r2])
     alpha = (1 - level) / 2
     lo, hi = np.nanquantile(draws, [alpha, 1 - alpha], axis=0)
     names = [*PARAMS[model], "r2"]
     table = pd.DataFrame(
-        {"estimate": [*warm, point.r2], "lo": lo, "hi": hi},
+        {"estimate": [*boot.point.params.values(), boot.point.r2], "lo": lo, "hi": hi},
         index=pd.Index(names, name="param"),
     )
-    return table.assign(model=model, level=level, resamples=len(P), converged=int(ok.sum()))
+    return table.assign(
+        model=model, level=level, resamples=len(boot.draws), converged=int(boot.converged.sum())
+    )
 
 
 def compare_models(n, err, *, floor=1e-3):

@@ -2,6 +2,8 @@
 Distillation*): a student fine-tuned on teacher rationales placed before or after the label, or on
 shuffled, key-token or random-token versions of them, scored without a CoT at test time."""
 
+from ftlab import settings
+
 # the training targets, in the order tables list them
 VARIANTS = (
     "label_only",  # direct prompt -> answer
@@ -36,4 +38,5 @@ def check(config: dict) -> list[str]:
                 f"studies.distillation.eval_modes.{variant}: not a distillation variant "
                 f"(known: {list(VARIANTS)})"
             )
+    problems += settings.empty_test_splits(config, study["tasks"], "studies.distillation.tasks")
     return problems

@@ -2,6 +2,8 @@
 tests of Lanham et al. 2023): Lanham's four tests on a model's own CoT, before and after
 fine-tuning, on the same questions."""
 
+from ftlab import settings
+
 
 def check(config: dict) -> list[str]:
     """Names the study refers to must exist, and every scored model must be evaluated with CoT."""
@@ -52,4 +54,5 @@ def check(config: dict) -> list[str]:
                     f"with modes {modes}, without cot (the faithfulness tests read its CoT): add "
                     f"cot to studies.{entry['from_study']}.eval_modes.{variant}"
                 )
+    problems += settings.empty_test_splits(config, study["tasks"], "studies.faithfulness.tasks")
     return problems
