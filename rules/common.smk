@@ -99,6 +99,9 @@ def foundation_targets():
 
 
 TARGET_FUNCTIONS = [foundation_targets]
+# study -> function returning its fine-tuned run ids (set in rules/inputs/<study>.smk): their
+# training curves are plotted in the study's report section
+STUDY_RUNS = {}
 
 
 def all_targets():

@@ -30,6 +30,7 @@ rule finetune:
         runtime=120,
     params:
         settings=finetune_settings,
+        tracking_dir=f"{RESULTS}/mlruns",  # finetune.report_to mlflow: the local store
         code=code_hash("finetune.py"),
     script:
         "../scripts/finetune.py"

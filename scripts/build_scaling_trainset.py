@@ -5,7 +5,7 @@ from ftlab.studies.data_scaling import trainset
 
 with logs.to(snakemake.log[0]):
     started = provenance.now()
-    n, seed = int(snakemake.wildcards.n), int(snakemake.wildcards.draw)
+    n, seed = int(snakemake.wildcards.n), int(snakemake.wildcards.seed)
     result = trainset.build(tables.read(snakemake.input.table, "tasks"), n, seed)
     prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
                               dict(snakemake.params.items()), seed=seed, started=started)  # fmt: skip

@@ -1,9 +1,10 @@
 """Rule finetune: a study's student fine-tuned on one trainset (full or LoRA), one seed."""
 
-from ftlab import finetune, logs, provenance
+from ftlab import finetune, logs, provenance, runs
 
 with logs.to(snakemake.log[0]):
-    seed = int(snakemake.wildcards.seed)
+    w = snakemake.wildcards
+    seed = int(w.seed)
     finetune.run(
         trainset=snakemake.input.trainset,
         base_model=snakemake.input.model,
@@ -14,4 +15,6 @@ with logs.to(snakemake.log[0]):
         record=provenance.collect(
             snakemake.rule, dict(snakemake.input.items()), dict(snakemake.params.items()), seed=seed
         ),
+        run_name=runs.run_id(w.study, w.variant, w.task, seed),
+        tracking_dir=snakemake.params.tracking_dir,
     )

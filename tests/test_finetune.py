@@ -15,7 +15,7 @@ from factories import save_model_dir, tiny_llama
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from ftlab import configcheck, finetune, launch, models, prompts, tables, tokenizer
+from ftlab import configcheck, finetune, launch, models, prompts, sft, tables, tokenizer
 
 torch.set_num_threads(1)
 
@@ -87,8 +87,8 @@ def first_batch(trainset, base_model, tok, work):
     """(model, the SFT trainer of a one-step run over it, its first training batch)."""
     model = AutoModelForCausalLM.from_pretrained(base_model)
     settings = finetune.Settings.from_config({"batch_size": 8, "max_steps": 1})
-    sft = finetune.trainer(model, tok, finetune.read_trainset(trainset), settings, 0, "cpu", work)
-    return model, sft, next(iter(sft.get_train_dataloader()))
+    trainer = sft.trainer(model, tok, sft.read_trainset(trainset), settings, 0, "cpu", work)
+    return model, trainer, next(iter(trainer.get_train_dataloader()))
 
 
 def test_loss_is_on_the_completion_and_eos_only(trainset, base_model, tok, tmp_path):
@@ -252,7 +252,7 @@ def test_qlora_merges_its_adapter_into_a_bf16_reload_of_the_base(base_model, tok
 
     settings = finetune.Settings.from_config({"method": "qlora", "lora": {"r": 4}})
     trained = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(base_model), finetune.lora_config(settings.lora)
+        AutoModelForCausalLM.from_pretrained(base_model), sft.lora_config(settings.lora)
     )
     torch.manual_seed(1)
     for name, param in trained.named_parameters():  # stands in for training (B starts at 0)
@@ -309,3 +309,38 @@ def test_the_launcher_runs_any_module_plainly_or_as_ranks(tmp_path, caplog):
     assert "| usage:" in caplog.text  # the process's output, line by line in the job's log
     with pytest.raises(RuntimeError, match=r"^probe: `python -m json.tool` failed \(exit"):
         launch.run("json.tool", [str(tmp_path / "missing.json")], 1, 1, name="probe")
+
+
+def test_report_to_tensorboard_writes_event_files_into_the_run(trainset, base_model, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run(trainset, base_model, tmp_path / "run", max_steps=4, report_to="tensorboard")
+    events = sorted((tmp_path / "run" / finetune.TENSORBOARD_DIR).rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file in the run directory"
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    loss = acc.Scalars("train/loss")
+    log = tables.read(tmp_path / "run" / finetune.TRAIN_LOG, "train_log")
+    assert [e.step for e in loss] == list(log.step)  # one point per optimiser step
+    assert [e.value for e in loss] == pytest.approx(list(log.loss), rel=1e-5)
+
+
+def test_report_to_mlflow_logs_a_run_in_a_local_store(trainset, base_model, tmp_path, monkeypatch):
+    import mlflow
+
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_ALLOW_FILE_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    store = tmp_path / "mlruns"
+    path = tmp_path / "ts.parquet"
+    tables.write(trainset, path, "trainset")
+    settings = {**SETTINGS, "max_steps": 3, "report_to": "mlflow"}
+    finetune.run(path, base_model, tmp_path / "run", settings, seed=0, threads=1,
+                 run_name="study_x/cot/sums/seed0", tracking_dir=store)  # fmt: skip
+    client = mlflow.tracking.MlflowClient(tracking_uri=store.resolve().as_uri())
+    (experiment,) = [e for e in client.search_experiments() if e.name == "study_x"]
+    (logged,) = client.search_runs([experiment.experiment_id])
+    assert logged.info.run_name == "study_x/cot/sums/seed0"
+    history = client.get_metric_history(logged.info.run_id, "loss")
+    assert len(history) == 3 and all(h.value > 0 for h in history)
+    with pytest.raises(ValueError, match="tracking directory"):
+        finetune.run(path, base_model, tmp_path / "run2", settings, seed=0, threads=1)

@@ -68,8 +68,9 @@ def test_compare_rationale_final_step_implies_the_label(name):
         assert negated == (value <= threshold)
         assert row.answer == ("No" if negated else "Yes")
         assert str(threshold) in row.question
-        # the steps before it reach the base answer: the last "= v" of the previous line is v
-        assert lines[-2].rstrip().endswith(f"= {value}")
+        # before it, the difference whose sign it reads, and before that the base answer v
+        assert lines[-2] == f"{value} - {threshold} = {value - threshold}"
+        assert lines[-3].rstrip().endswith(f"= {value}")
         assert answers.is_correct(answers.parse(row.answer, "classification"), row.answer,
                                   "classification")  # fmt: skip
 
@@ -123,6 +124,7 @@ def test_wrap_is_not_passed_to_the_generator_and_unknown_kinds_fail():
 
 
 def test_compare_step_wording():
+    assert solvers.difference_step(-2, -3) == "-2 - -3 = 1"
     assert solvers.compare_step(10, 9) == "10 is greater than 9."
     assert solvers.compare_step(9, 9) == "9 is not greater than 9."
     assert solvers.compare_label(9, 9) == "No" and solvers.compare_label(-1, -3) == "Yes"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ftlab import cells, evaluate, finetune, models, pretrain, rationales, settings
+from ftlab import cells, evaluate, finetune, models, pretrain, rationales, settings, sft
 from ftlab.studies.distillation import trainset
 from ftlab.studies.faithfulness import score
 
@@ -106,8 +106,8 @@ def test_config_lists_become_the_tuples_the_settings_hold():
     assert evaluate.EvalSettings.from_config({"modes": ["cot"]}).modes == ("cot",)
     assert score.Settings.from_config({"tests": ["paraphrasing"]}).tests == ("paraphrasing",)
     s = finetune.Settings.from_config({"lora": {"target_modules": ["q_proj"]}})
-    assert s.lora == finetune.LoraSettings(target_modules=("q_proj",))
-    assert finetune.Settings.from_config({"lora": None}).lora == finetune.LoraSettings()
+    assert s.lora == sft.LoraSettings(target_modules=("q_proj",))
+    assert finetune.Settings.from_config({"lora": None}).lora == sft.LoraSettings()
 
 
 def _keys(node: dict) -> set[str]:
@@ -125,7 +125,7 @@ def test_each_config_section_is_exactly_what_its_settings_take():
     top, defs = schema["properties"], schema["$defs"]
     studies = top["studies"]["properties"]
     assert _keys(top["finetune"]) == _fields(finetune.Settings)
-    assert _keys(top["finetune"]["properties"]["lora"]) == _fields(finetune.LoraSettings)
+    assert _keys(top["finetune"]["properties"]["lora"]) == _fields(sft.LoraSettings)
     assert _keys(defs["finetune_override"]) <= _fields(finetune.Settings)
     assert _keys(top["rationales"]) == _fields(rationales.Settings)
     assert _keys(defs["architecture"]) == _fields(models.Architecture)

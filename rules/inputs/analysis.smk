@@ -27,15 +27,26 @@ def audited(wildcards=None):
     return [*study_targets(), *SCORECARD]
 
 
+def train_loss_studies():
+    """Configured studies with fine-tuning runs of their own: each gets a training-curve plot."""
+    return [s for s, fn in STUDY_RUNS.items() if s in config["studies"] and fn()]
+
+
+def train_loss_inputs(wildcards):
+    return {"runs": [model_dir(run) for run in STUDY_RUNS[wildcards.study]()]}
+
+
 def analysis_targets():
     names = ["audit", *summary_tables()]
     tables_ = [f"{RESULTS}/report/tables/{n}.html" for n in names]
     studies_ = [Path(t).stem for t in claims_tables()]
     tables_ += [f"{RESULTS}/report/claims/{s}.html" for s in studies_]
+    plots = [f"{RESULTS}/plots/train_loss/{s}.png" for s in train_loss_studies()]
     return [
         f"{RESULTS}/analysis/lab.duckdb",
         f"{RESULTS}/report/scorecard.html",
         *tables_,
+        *plots,
     ]
 
 
@@ -43,9 +54,8 @@ SCORECARD = [
     f"{RESULTS}/analysis/scorecard.parquet",
     f"{RESULTS}/analysis/claims.parquet",
 ]
-HEADLINES = str(
-    Path(workflow.basedir) / "resources" / "scorecard.yaml"
-)  # the papers' claims
+# the papers' headline claims
+HEADLINES = str(Path(workflow.basedir) / "resources" / "scorecard.yaml")
 
 
 TARGET_FUNCTIONS.append(analysis_targets)

@@ -16,6 +16,13 @@ def data_scaling_runs():
     ]
 
 
+def data_scaling_run_ids():
+    return [run for run, _ in data_scaling_runs()]
+
+
+STUDY_RUNS["data_scaling"] = data_scaling_run_ids
+
+
 def data_scaling_run_evals(wildcards=None):
     return [runs.eval_path(run, task) for run, task in data_scaling_runs()]
 

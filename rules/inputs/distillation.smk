@@ -35,14 +35,21 @@ def distillation_trainset_gpus(wildcards):
     return 1 if wildcards.variant == "cot_after_key_tokens" else 0
 
 
-def distillation_run_evals(wildcards=None):
+def distillation_runs():
     study = study_config("distillation")
     return [
-        runs.eval_path(runs.run_id("distillation", variant, task, seed), task)
+        runs.run_id("distillation", variant, task, seed)
         for variant in study["variants"]
         for task in study["tasks"]
         for seed in study["seeds"]
     ]
+
+
+STUDY_RUNS["distillation"] = distillation_runs
+
+
+def distillation_run_evals(wildcards=None):
+    return [runs.eval_path(run, runs.parse(run).task) for run in distillation_runs()]
 
 
 def distillation_base_evals(wildcards=None):

@@ -31,6 +31,9 @@ def faithfulness_own_runs():
     ]
 
 
+STUDY_RUNS["faithfulness"] = faithfulness_own_runs
+
+
 def faithfulness_inputs(wildcards):
     """The model, its task table and its evaluation (whose CoT rows are scored); the helper."""
     inputs = {

@@ -27,7 +27,11 @@ LEDGER = "analysis/provenance.parquet"  # relative to results/
 REPORT = "analysis/audit.parquet"
 # Rewritten by every audit, or made after it (lab, report pages), so not audited themselves.
 OWN_OUTPUTS = (LEDGER, REPORT, "analysis/lab.duckdb", "analysis/lab.duckdb.wal")
-NOT_ARTIFACTS = ("cache", "report")  # dirs under results/: the rationale cache, report pages
+NOT_ARTIFACTS = (
+    "cache",
+    "report",
+    "mlruns",
+)  # results/ dirs: rationale cache, report pages, MLflow store
 MODEL_MARKERS = ("config.json", "tokenizer.json", "model.safetensors")
 
 

@@ -322,7 +322,9 @@ def solve(generator: str, example: dict, config: dict) -> Solution | None:
 # * {kind: compare, max_offset: k}: a numeric generator becomes a Yes/No question "Is <the
 #   expression / the question's answer> greater than t?", t drawn within k of the true answer
 #   (t in [v-k, v-1] for Yes, [v, v+k-1] for No), so answering it directly needs a close estimate
-#   of v; the rationale is the generator's own steps, then "v is (not) greater than t.".
+#   of v; the rationale is the generator's own steps, then the difference "v - t = d" and
+#   "v is (not) greater than t." (a 3.5M teacher compares two numbers far more reliably by the
+#   sign of their difference: 75% -> see bench/pilot_tasks.py).
 # * {kind: balance, labels: [Yes, No]}: the generator's questions unchanged, drawn until each
 #   label fills its share (e.g. syllogism, 70% "Yes" as generated, becomes 50/50).
 #
@@ -383,11 +385,10 @@ class Wrapper:
         wrapped = {**item, "question": question, "answer": label, "metadata": meta}
         if solution is None:
             return wrapped, None
-        step = compare_step(int(solution.answer), threshold)
+        reached = int(solution.answer)
         lines = [line for line in solution.rationale.splitlines() if line.strip()]
-        return wrapped, Solution(
-            "\n".join([*lines, step]), compare_label(int(solution.answer), threshold)
-        )
+        steps = [*lines, difference_step(reached, threshold), compare_step(reached, threshold)]
+        return wrapped, Solution("\n".join(steps), compare_label(reached, threshold))
 
     def accept(self, answer: str) -> bool:
         """Whether an example with this label still fits (counts it if so)."""
@@ -395,6 +396,11 @@ class Wrapper:
             return False
         self.counts[answer] += 1
         return True
+
+
+def difference_step(value: int, threshold: int) -> str:
+    """The subtraction the comparison reads its sign from: "14 - 13 = 1", "-2 - 0 = -2"."""
+    return f"{value} - {threshold} = {value - threshold}"
 
 
 def compare_step(value: int, threshold: int) -> str:

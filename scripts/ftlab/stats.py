@@ -194,6 +194,39 @@ def mean_ci(x, *, resamples: int, seed: int, level: float = 0.95, null: float = 
     return Estimate(float(x.mean()), low, high, e, s, _p_value(reps, null), method, level)
 
 
+def statistic_ci(
+    statistic, sizes: dict[str, int], *, resamples: int, seed: int, level: float = 0.95,
+    null: float = 0.0,
+) -> Estimate:  # fmt: skip
+    """Any statistic of clustered data (a correlation, ...) with a percentile bootstrap interval.
+
+    `statistic(**indices)` computes the value from one index array per cluster dimension named in
+    `sizes` (e.g. {"seeds": 3, "train": 500, "test": 200}; arms sharing a dimension are resampled
+    together, i.e. paired). The estimate is its value on the original indices; each replicate
+    draws every dimension with replacement. Replicates where the statistic is undefined (NaN: a
+    correlation of a constant) are left out, and the method says how many. n_seeds is the size
+    of "seeds" (1 without it), n_examples the largest other dimension.
+    """
+    rng = np.random.default_rng(seed)
+    n_seeds = int(sizes.get("seeds", 1))
+    n_examples = max([int(n) for k, n in sizes.items() if k != "seeds"] or [0])
+    if any(int(n) == 0 for n in sizes.values()):
+        return Estimate(math.nan, math.nan, math.nan, 0, n_seeds, math.nan, EMPTY, level)
+    effect = float(statistic(**{k: np.arange(n) for k, n in sizes.items()}))
+    reps = np.array(
+        [statistic(**{k: rng.integers(0, n, n) for k, n in sizes.items()})
+         for _ in range(resamples)], dtype=float,
+    )  # fmt: skip
+    finite = reps[~np.isnan(reps)]
+    method = f"cluster bootstrap ({' x '.join(sizes)}), percentile"
+    if len(finite) < resamples:
+        method += f"; {resamples - len(finite)} of {resamples} replicates undefined, left out"
+    if math.isnan(effect) or len(finite) == 0:
+        return Estimate(effect, math.nan, math.nan, n_examples, n_seeds, math.nan, method, level)
+    low, high = _percentile(finite, level)
+    return Estimate(effect, low, high, n_examples, n_seeds, _p_value(finite, null), method, level)
+
+
 def tost(low: float, high: float, margin: float) -> bool:
     """Equivalence (TOST at alpha) iff the (1 - 2 alpha) interval lies inside (-margin, margin).
 

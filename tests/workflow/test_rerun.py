@@ -90,6 +90,27 @@ def test_task_size_reruns_only_that_tasks_chain(smoke, all_jobs):
     }
 
 
+def test_adding_a_data_scaling_size_plans_only_that_sizes_runs(smoke):
+    """One more N: its subset per seed (nested draws are per seed), their fine-tunes and
+    evaluations, the study's summary and the analysis; no other N, study or stage."""
+    study = smoke.config["studies"]["data_scaling"]
+    new = next(n for n in range(11, 60) if n not in study["sizes"])
+    config = changed(smoke, "ds_size", lambda c: c["studies"]["data_scaling"]["sizes"].append(new))
+    planned = smoke.planned(config=config)
+    cells = [(f"n{new}s{s}", t, s) for t in study["tasks"] for s in study["seeds"]]
+    expected = set()
+    for variant, task, seed in cells:
+        run = f"data_scaling/{variant}/{task}/seed{seed}"
+        expected |= {
+            ("build_scaling_trainset", f"results/trainsets/data_scaling/{variant}/{task}.parquet"),
+            ("finetune", f"results/runs/{run}"),
+            ("evaluate", f"results/eval/{run}/{task}.parquet"),
+        }
+    assert core(planned) == expected
+    assert ("summarize_data_scaling", "results/analysis/data_scaling.parquet") in planned
+    assert {r for r, _ in planned if r.startswith("summarize_")} == {"summarize_data_scaling"}
+
+
 def edited(smoke, relpath, *args):
     """The jobs planned (and `--summary`) while `relpath` of the copied workflow has an edit."""
     module = smoke.code / relpath

@@ -85,7 +85,7 @@ def _loglinear(x, Y):
     """Least squares of log err = log a - b log N for every row of Y at once (closed form)."""
     xc = x - x.mean()
     slope = (Y - Y.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
-    return Y.mean(axis=1) - slope * x.mean(), -slope
+    return Y.mean(axis=1) - slope * x.mean(), 0.0 - slope  # 0.0 - 0.0 is +0.0
 
 
 def _offset_residuals(p, x, y):

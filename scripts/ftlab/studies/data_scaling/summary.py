@@ -344,10 +344,8 @@ def claim_rows(
                 why = f"no {mode} evaluation" if not ns else f"only {len(ns)} sizes (N = {ns})"
             else:
                 fmt = ", ".join(f"N={int(n)}: {r:.3f}" for n, r in wide["format_error"].items())
-                why = (
-                    f"the format error is <= {format_threshold:g} at {len(learned)} sizes only "
-                    f"({fmt})"
-                )
+                where = f"{len(learned)} sizes only" if learned else "no size"
+                why = f"the format error is <= {format_threshold:g} at {where} ({fmt})"
             rows.append(claims.not_tested_row(STUDY, claim, task,
                         f"Not tested: {why}; a fit needs at least {F.MIN_POINTS}.", models))  # fmt: skip
             notes.append("")
