@@ -31,6 +31,61 @@ rule scorecard:
         "../scripts/scorecard.py"
 
 
+rule check_gates:
+    """Can this run resolve the claims? Learnable-with-room students, reasoning teachers,
+    pretrained students, intervals narrow enough (`ftlab gates` prints the same)."""
+    input:
+        unpack(gates_inputs),
+    output:
+        f"{RESULTS}/analysis/gates.parquet",
+    log:
+        "logs/analysis/check_gates.log",
+    benchmark:
+        "benchmarks/analysis/check_gates.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        plan=gates_plan(),
+        thresholds=config["analysis"]["gates"],
+        code=code_hash("check_gates.py"),
+    script:
+        "../scripts/check_gates.py"
+
+
+rule render_gates:
+    """The gates, beside the scorecard: a failed gate is a line in the report."""
+    input:
+        f"{RESULTS}/analysis/gates.parquet",
+    output:
+        report(
+            f"{RESULTS}/report/gates.html",
+            category="0 scorecard",
+            subcategory="gates",
+            caption="../report/gates.rst",
+            labels={"table": "gates"},
+        ),
+    log:
+        "logs/analysis/render_gates.log",
+    benchmark:
+        "benchmarks/analysis/render_gates.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        title="Gates: can this run resolve the claims?",
+        max_rows=1000,
+        code=code_hash("render_table.py"),
+    script:
+        "../scripts/render_table.py"
+
+
 rule render_scorecard:
     """The scorecard as the report's first section (categories sort by name: "0 ...")."""
     input:

@@ -92,7 +92,7 @@ if "generalization" in config["studies"]:
             student=config["studies"]["generalization"]["student"],
             study={
                 k: config["studies"]["generalization"][k]
-                for k in ("tasks", "sources", "variants", "seeds", "eval_settings")
+                for k in ("tasks", "sources", "variants", "eval_settings")
             },
             resamples=config["studies"]["generalization"]["bootstrap_resamples"],
             seed=config["seed"],

@@ -63,7 +63,8 @@ rule align_response_source:
 
 rule rewrite_gold:
     """The teacher's rewrite of each kept question's gold rationale in its own words
-    (ftlab/studies/response_source/rewrite.py); prompted rewrites go through the rationale cache."""
+    (ftlab/studies/response_source/rewrite.py); prompted rewrites go through the rationale cache.
+    """
     input:
         unpack(response_source_rewrite_inputs),
     output:

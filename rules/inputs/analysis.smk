@@ -24,7 +24,7 @@ def claims_tables(wildcards=None):
 
 
 def audited(wildcards=None):
-    return [*study_targets(), *SCORECARD]
+    return [*study_targets(), *SCORECARD, f"{RESULTS}/analysis/gates.parquet"]
 
 
 def train_loss_studies():
@@ -45,6 +45,7 @@ def analysis_targets():
     return [
         f"{RESULTS}/analysis/lab.duckdb",
         f"{RESULTS}/report/scorecard.html",
+        f"{RESULTS}/report/gates.html",
         *tables_,
         *plots,
     ]
@@ -59,3 +60,36 @@ HEADLINES = str(Path(workflow.basedir) / "resources" / "scorecard.yaml")
 
 
 TARGET_FUNCTIONS.append(analysis_targets)
+
+
+def gates_plan():
+    """What each gate reads: (gate, subject, task table, eval tables, mode)."""
+    plan = []
+    studies_ = config["studies"]
+    if "distillation" in studies_:
+        study = studies_["distillation"]
+        for task in study["tasks"]:
+            plan.append(("teacher_reasons", f"{study['teacher']} on {task}", task_table(task),
+                         [runs.eval_path(study["teacher"], task)], "cot"))  # fmt: skip
+            if "label_only" in study["variants"]:
+                evals = [
+                    runs.eval_path(
+                        runs.run_id("distillation", "label_only", task, s), task
+                    )
+                    for s in study["seeds"]
+                ]
+                plan.append(("learns_with_room", f"distillation/label_only on {task}",
+                             task_table(task), evals, "direct"))  # fmt: skip
+    students = {s["student"] for s in studies_.values() if "student" in s}
+    for student in sorted(students):
+        spec = config["models"][student]
+        for task in (spec.get("pretrain") or {}).get("tasks", []):
+            if task in eval_tasks() and student in eval_models():
+                plan.append(("student_pretrained", f"{student} on {task}", task_table(task),
+                             [runs.eval_path(student, task)], "direct"))  # fmt: skip
+    return plan
+
+
+def gates_inputs(wildcards):
+    paths = {p for _, _, table, evals, _ in gates_plan() for p in [table, *evals]}
+    return {"tables": sorted(paths), "claims": claims_tables()}

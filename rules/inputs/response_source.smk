@@ -26,7 +26,7 @@ def response_source_rationales(source, task):
     return runs.rationales_path(author, task)
 
 
-def response_source_aligned():
+def response_source_aligned(wildcards=None):
     """The configured sources the questions are aligned over (not the rewrite, made after)."""
     return [s for s in _rs()["sources"] if s in RESPONSE_SOURCE.ALIGNED]
 
@@ -35,7 +35,9 @@ def response_source_align_inputs(wildcards):
     inputs = {"table": task_table(wildcards.task)}
     for source in response_source_aligned():
         if source != "gold":
-            inputs[source] = response_source_rationales(source, wildcards.task)
+            inputs[f"{source}_rationales"] = response_source_rationales(
+                source, wildcards.task
+            )
     return inputs
 
 
@@ -92,7 +94,10 @@ def response_source_trainset_settings(wildcards):
     """Only what a source's trainset uses, so a change reruns only the sources it affects."""
     source, study = wildcards.source, _rs()
     settings = {}
-    if source in ("gold", RESPONSE_SOURCE.REWRITE):  # the gold text (the rewrite's fallback)
+    if source in (
+        "gold",
+        RESPONSE_SOURCE.REWRITE,
+    ):  # the gold text (the rewrite's fallback)
         settings |= {"gold_style": study["gold_style"], "seed": config["seed"]}
     if source != "gold":
         settings["author"] = study["student"] if source == "self" else study["teacher"]
@@ -100,20 +105,27 @@ def response_source_trainset_settings(wildcards):
 
 
 def response_source_runs():
-    """(run, eval task): every source x task x seed, on its task and each forgetting task."""
+    """Every source x task x seed run of the study."""
     study = _rs()
-    others = RESPONSE_SOURCE.forgetting_tasks(config)
     return [
-        (runs.run_id("response_source", source, task, seed), t)
+        runs.run_id("response_source", source, task, seed)
         for source in study["sources"]
         for task in study["tasks"]
         for seed in study["seeds"]
-        for t in [task, *others]
     ]
 
 
+STUDY_RUNS["response_source"] = response_source_runs
+
+
 def response_source_run_evals(wildcards=None):
-    return [runs.eval_path(run, t) for run, t in response_source_runs()]
+    """Each run on its own task, then on every forgetting task."""
+    others = RESPONSE_SOURCE.forgetting_tasks(config)
+    return [
+        runs.eval_path(run, t)
+        for run in response_source_runs()
+        for t in [runs.parse(run).task, *others]
+    ]
 
 
 def response_source_base_evals(wildcards=None):

@@ -3,6 +3,7 @@
 ftlab audit [results_dir]        exit 1 and name the paths if any recorded input changed
 ftlab query "SELECT ..." [--db results/analysis/lab.duckdb]
 ftlab scorecard [--json] [--file results/analysis/scorecard.parquet]
+ftlab gates [--file results/analysis/gates.parquet]   exit 1 if any gate failed
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import duckdb
 import pandas as pd
 
-from . import audit, lab, scorecard, tables
+from . import audit, gates, lab, scorecard, tables
 
 
 def _print(df: pd.DataFrame, max_rows: int) -> None:
@@ -44,6 +45,12 @@ def _scorecard(args) -> int:
     return 0
 
 
+def _gates(args) -> int:
+    result = tables.read(args.file, "gates")
+    print(gates.to_text(result))
+    return 0 if result["passed"].all() else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftlab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--file", default="results/analysis/scorecard.parquet")
     p.add_argument("--json", action="store_true", help="the rows as JSON, for scripts")
     p.set_defaults(func=_scorecard)
+    p = sub.add_parser("gates", help="can this run resolve the claims? exit 1 if a gate failed")
+    p.add_argument("--file", default="results/analysis/gates.parquet")
+    p.set_defaults(func=_gates)
     for p in sub.choices.values():
         p.add_argument("--max-rows", type=int, default=200, help="rows printed at most")
     args = parser.parse_args(argv)

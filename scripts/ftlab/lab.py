@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import runs, scorecard, tables  # noqa: F401 (scorecard: registers its schema)
+from . import familiarity, runs, scorecard, tables  # noqa: F401 (familiarity, scorecard: register their schemas)
 
 # view name -> (schema in tables.SCHEMAS, globs relative to the workflow directory)
 FAMILIES: dict[str, tuple[str, list[str]]] = {
@@ -36,6 +36,7 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
     ),
     "eval": ("eval", ["results/eval/**/*.parquet"]),
     "faithfulness": ("faithfulness", ["results/faithfulness/**/*.parquet"]),
+    "familiarity": ("familiarity", ["results/familiarity/**/*.parquet"]),
     "provenance": ("provenance", ["results/analysis/provenance.parquet"]),
     "audit": ("audit", ["results/analysis/audit.parquet"]),
     "claims": ("claims", ["results/analysis/claims.parquet"]),  # every study's claims rows

@@ -191,7 +191,9 @@ def load_tokenizer(model_dir):
     if hub.is_pointer(model_dir):
         p = json.loads((Path(model_dir) / hub.POINTER).read_text())
         return AutoTokenizer.from_pretrained(
-            p["name_or_path"], revision=p["revision"], trust_remote_code=bool(p["trust_remote_code"])
+            p["name_or_path"],
+            revision=p["revision"],
+            trust_remote_code=bool(p["trust_remote_code"]),
         )
     return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
 
@@ -423,7 +425,10 @@ def prepare(table: pd.DataFrame, s: Settings) -> list[Prompted]:
         drawn = [demonstrations(pool, k, s.seed, eid) for eid in test["example_id"]]
         out.append(
             Prompted(
-                setting, k, test, [demo_tuples(d) for d in drawn],
+                setting,
+                k,
+                test,
+                [demo_tuples(d) for d in drawn],
                 [list(d["example_id"]) for d in drawn],
             )  # fmt: skip
         )

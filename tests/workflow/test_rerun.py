@@ -106,7 +106,8 @@ def test_adding_a_data_scaling_size_plans_only_that_sizes_runs(smoke):
             ("finetune", f"results/runs/{run}"),
             ("evaluate", f"results/eval/{run}/{task}.parquet"),
         }
-    assert core(planned) == expected
+    # plots, like summaries, redraw whenever a run they read changes
+    assert {j for j in core(planned) if not j[0].startswith("plot_")} == expected
     assert ("summarize_data_scaling", "results/analysis/data_scaling.parquet") in planned
     assert {r for r, _ in planned if r.startswith("summarize_")} == {"summarize_data_scaling"}
 

@@ -13,4 +13,4 @@ Run ids and result paths come from `ftlab.runs`, statistics from `ftlab.stats`.
 """
 
 # every study the workflow knows, in report order (rules/common.smk checks the configured ones)
-STUDIES = ("distillation", "data_scaling", "faithfulness")
+STUDIES = ("distillation", "data_scaling", "faithfulness", "generalization", "response_source")

@@ -91,8 +91,11 @@ def check(config: dict) -> list[str]:
             elif domain in seen:
                 problems.append(f"{key}: {domain!r} is already a domain of task {seen[domain]!r}")
             seen.setdefault(domain, task)
-        if spec.get("rouge_tokens") and spec["kind"] != "generation":
-            problems.append(f"{where}.tasks.{task}.rouge_tokens: only for kind generation")
+        if spec.get("rouge_tokens", "words") != "words" and spec["kind"] != "generation":
+            problems.append(
+                f"{where}.tasks.{task}.rouge_tokens: {spec['rouge_tokens']!r} scores generation "
+                "tasks only, and this task's kind is classification"
+            )
     for i, source in enumerate(study.get("sources") or []):
         if source not in seen:
             problems.append(

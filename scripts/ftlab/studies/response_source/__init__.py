@@ -104,7 +104,9 @@ def check(config: dict) -> list[str]:
     for source in study.get("eval_modes") or {}:
         if source not in SOURCES:
             problems.append(f"{where}.eval_modes.{source}: not a source (known: {list(SOURCES)})")
-    if {"teacher", "self"} & set(study["sources"]) and "train" not in config["rationales"]["splits"]:
+    if {"teacher", "self"} & set(study["sources"]) and "train" not in config["rationales"][
+        "splits"
+    ]:
         problems.append("rationales.splits: the teacher and self sources read train-split "
                         f"rationales; add train to {config['rationales']['splits']}")  # fmt: skip
     if REWRITE in study["sources"]:

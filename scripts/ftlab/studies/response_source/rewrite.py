@@ -105,8 +105,10 @@ class _Row:
         scores = logits.clone()
         scores[list(vocab.never)] = -torch.inf
         digits = vocab.digit_ids
-        if self.current is not None and self.started and len(self.current) < len(
-            self.targets[self.started - 1]
+        if (
+            self.current is not None
+            and self.started
+            and len(self.current) < len(self.targets[self.started - 1])
         ):
             return vocab.digit[self.targets[self.started - 1][len(self.current)]]
         if self.consumed:
@@ -219,8 +221,9 @@ def rewrite(
              for r, e in zip(questions["gold_rationale"], questions["example_id"], strict=True)]  # fmt: skip
     prompt_list = [
         render_prompt(template, q, cells.choices(c), g.text, a)
-        for q, c, g, a in zip(questions["question"], questions["choices"], golds,
-                              questions["answer"], strict=True)  # fmt: skip
+        for q, c, g, a in zip(
+            questions["question"], questions["choices"], golds, questions["answer"], strict=True
+        )  # fmt: skip
     ]
     device, fingerprint = "cpu", None
     if method == "constrained":

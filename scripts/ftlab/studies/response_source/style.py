@@ -80,7 +80,6 @@ def parse(rationale: str) -> list[Step]:
     return steps
 
 
-
 def _rng(seed: int, example_id: str) -> np.random.Generator:
     return np.random.default_rng(
         [int(seed), int(hashlib.sha256(f"style/{example_id}".encode()).hexdigest()[:15], 16)]

@@ -127,9 +127,9 @@ def scores(evals: list[pd.DataFrame], student: str, mode: str) -> dict[tuple, np
         ev = ev[ev["mode"] == mode]
         for (run, task), part in ev.groupby(["run", "task"], sort=False):
             source, study_task, seed = _arm(run, student)
-            cells.setdefault((source, study_task, task), {})[seed] = part.set_index(
-                "example_id"
-            )["correct"]
+            cells.setdefault((source, study_task, task), {})[seed] = part.set_index("example_id")[
+                "correct"
+            ]
     out = {}
     for key, by_seed in cells.items():
         ids = sorted(next(iter(by_seed.values())).index)
@@ -234,7 +234,12 @@ def summarize(
             key = (source, "" if source == "base" else task, task)
             if key in x:
                 rows.append(_row(task, source, "accuracy", task, stats.mean_ci(x[key], **boot)))
-            if source != "base" and source != REFERENCE and key in x and (REFERENCE, task, task) in x:
+            if (
+                source != "base"
+                and source != REFERENCE
+                and key in x
+                and (REFERENCE, task, task) in x
+            ):
                 est = stats.paired_bootstrap(x[key], x[(REFERENCE, task, task)], **boot)
                 rows.append(_row(task, source, "accuracy_vs_gold", task, est))
             if (source, task) in fam:
@@ -339,7 +344,7 @@ def claim_rows(
     rows, gates = [], {}
     for task in tasks:
         others = [t for t in forgetting_tasks if t != task]
-        models = lambda *s: [f"{STUDY}/{v}/{task}" for v in s]  # noqa: E731
+        models = lambda *s, task=task: [f"{STUDY}/{v}/{task}" for v in s]  # noqa: E731
         tok = {s: _metric(table, task, s, "completion_tokens") for s in SOURCES}
         length = ", ".join(f"{s} {r['value']:.1f}" for s, r in tok.items() if r is not None)
         for cid, source in (("teacher_gt_gold", "teacher"), ("rewrite_gt_gold", REWRITE)):
@@ -460,13 +465,17 @@ def plot_familiarity(table: pd.DataFrame, path: str, claim_rows=None) -> None:
         rho = _metric(table, task, POOLED, "spearman", task)
         title = f"{task}: accuracy vs familiarity"
         if rho is not None and not math.isnan(rho["value"]):
-            title += f"\nSpearman rho {rho['value']:+.2f} [{rho['ci_low']:+.2f}, {rho['ci_high']:+.2f}]"
+            title += (
+                f"\nSpearman rho {rho['value']:+.2f} [{rho['ci_low']:+.2f}, {rho['ci_high']:+.2f}]"
+            )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("mean per-example perplexity under the base student (lower: more familiar)")
         ax.set_ylabel("test accuracy after fine-tuning")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=7)
-    _footer(fig, _claim_lines([r for r in claim_rows or [] if r["claim"] != "teacher_less_forgetting"]))
+    _footer(
+        fig, _claim_lines([r for r in claim_rows or [] if r["claim"] != "teacher_less_forgetting"])
+    )
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -495,6 +504,8 @@ def plot_forgetting(table: pd.DataFrame, path: str, claim_rows=None) -> None:
         ax.set_title(f"{task}: forgetting of the student's other tasks", fontsize=9)
         if sources:
             ax.legend(fontsize=7)
-    _footer(fig, _claim_lines([r for r in claim_rows or [] if r["claim"] == "teacher_less_forgetting"]))
+    _footer(
+        fig, _claim_lines([r for r in claim_rows or [] if r["claim"] == "teacher_less_forgetting"])
+    )
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,16 @@
+"""Rule build_generalization_trainset: a source's label-only training rows, plain or FTICL."""
+
+from ftlab import label_scoring, logs, provenance, tables
+from ftlab.studies.generalization import trainset
+
+with logs.to(snakemake.log[0]) as log:
+    started = provenance.now()
+    s, variant = snakemake.params.settings, snakemake.wildcards.variant
+    student = snakemake.input.get("student")
+    tokenizer = label_scoring.load_tokenizer(student) if student else None
+    rows = trainset.build(tables.read(snakemake.input.table, "tasks"), variant, k=s.get("k", 0),
+                          seed=s["seed"], size=s["size"], tokenizer=tokenizer)  # fmt: skip
+    log.info("%d %s training rows (k=%d demonstrations)", len(rows), variant, s.get("k", 0))
+    prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
+                              dict(snakemake.params.items()), seed=s["seed"], started=started)  # fmt: skip
+    tables.write(rows, snakemake.output[0], "trainset", prov)
