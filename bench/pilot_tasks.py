@@ -70,13 +70,23 @@ STUDENT_TASKS = {
 }
 
 
+OTHER_TASKS = {
+    "spell_backward": {
+        "source": "embedded",
+        "task_type": "generation",
+        "generator_config": {"min_word_len": 3, "max_word_len": 6},
+        "sizes": {"train": 2000, "validation": 100, "test": 200},
+    },
+}
+ALL_TASKS = CANDIDATES | STUDENT_TASKS | OTHER_TASKS
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def tables(names: list[str]) -> dict[str, pd.DataFrame]:
-    specs = CANDIDATES | STUDENT_TASKS
-    return {n: tasks.prepare(n, specs[n])[0] for n in names}
+    return {n: tasks.prepare(n, ALL_TASKS[n])[0] for n in names}
 
 
 def majority(frame: pd.DataFrame) -> tuple[str, float]:
@@ -158,46 +168,66 @@ def stage_teacher(args, work: Path) -> None:
 
 
 def load_tabs(work: Path, names) -> dict[str, pd.DataFrame]:
-    return {n: pd.read_parquet(work / f"{n}.parquet") for n in names}
+    out = {}
+    for n in names:
+        path = work / f"{n}.parquet"
+        if not path.exists():
+            tables([n])[n].to_parquet(path)
+        out[n] = pd.read_parquet(path)
+    return out
 
 
 def stage_student(args, work: Path) -> None:
-    tabs = load_tabs(work, list(STUDENT_TASKS) + args.tasks)
+    own = args.student_tasks
+    tabs = load_tabs(work, own + args.tasks)
     tok = tokenizer.PreTrainedTokenizerFast.from_pretrained(work / "tokenizer")
     settings = pretrain.Settings(
-        tasks=tuple(STUDENT_TASKS), question_only_tasks=tuple(args.tasks),
+        tasks=tuple(own), question_only_tasks=tuple(args.tasks),
         steps=args.student_steps, batch_size=16, seq_len=256, lr=3e-3, warmup_steps=30,
         direct_fraction=args.student_direct_fraction,
     )  # fmt: skip
     arch = models.Architecture(hidden_size=128, num_layers=4, num_heads=4)
     model = pretrain_model("student", arch, settings, list(tabs.values()), tok)
-    save(model, tok, work / "student")
-    report(
-        model, tok, tabs, list(STUDENT_TASKS), ("direct", "cot"), args.eval_limit, "student base"
-    )
+    save(model, tok, work / args.student_name)
+    report(model, tok, tabs, own, ("direct", "cot"), args.eval_limit, "student base")
     report(model, tok, tabs, args.tasks, ("direct",), args.eval_limit, "student base")
+
+
+def teacher_rationales(teacher, tok, train: pd.DataFrame) -> list[tuple]:
+    """(example_id, question, rationale, answer) of the train questions the teacher gets right."""
+    gens = generate.greedy(
+        teacher, tok, [prompts.cot_prompt(q) for q in train["question"]], 128, progress=False
+    )
+    rows = []
+    for g, row in zip(gens, train.itertuples(index=False), strict=True):
+        rationale, raw = prompts.split_cot(g.text)
+        if answers.is_correct(answers.parse(raw, row.task_type), row.answer, row.task_type):
+            rows.append((row.example_id, row.question, rationale, row.answer))
+    return rows
 
 
 def stage_distill(args, work: Path) -> None:
     tabs = load_tabs(work, args.tasks)
-    teacher, tok = models.load(work / "teacher", device="cpu")
+    if args.rationales == "teacher":
+        teacher, tok = models.load(work / "teacher", device="cpu")
     results = {}
     for n in args.tasks:
         table = tabs[n]
         train = table[table["split"] == "train"].head(args.limit)
         start = time.perf_counter()
-        gens = generate.greedy(
-            teacher, tok, [prompts.cot_prompt(q) for q in train["question"]], 128, progress=False
-        )
-        rows = []
-        for g, row in zip(gens, train.itertuples(index=False), strict=True):
-            rationale, raw = prompts.split_cot(g.text)
-            if answers.is_correct(answers.parse(raw, row.task_type), row.answer, row.task_type):
-                rows.append((row.example_id, row.question, rationale, row.answer))
-        log(
-            f"teacher rationales {n}: {len(rows)}/{len(train)} kept (correct), "
-            f"{time.perf_counter() - start:.0f}s"
-        )
+        if args.rationales == "gold":  # a stand-in for a >= 90% teacher (filter: correct)
+            rows = [
+                (r.example_id, r.question, r.gold_rationale, r.answer)
+                for r in train.itertuples(index=False)
+                if isinstance(r.gold_rationale, str)
+            ]
+            log(f"gold rationales {n}: {len(rows)}/{len(train)}")
+        else:
+            rows = teacher_rationales(teacher, tok, train)
+            log(
+                f"teacher rationales {n}: {len(rows)}/{len(train)} kept (correct), "
+                f"{time.perf_counter() - start:.0f}s"
+            )
         test = table[table["split"] == "test"].head(args.eval_limit)
         label, rate = majority(test)
         for variant in args.variants:
@@ -220,9 +250,9 @@ def stage_distill(args, work: Path) -> None:
                  "max_steps": args.ft_steps or None, "batch_size": 16, "max_seq_len": 256,
                  "warmup_ratio": 0.05, "bf16": False}
             )  # fmt: skip
-            out = work / f"ft-{n}-{variant}"
+            out = work / f"ft-{args.student_name}-{n}-{variant}"
             start = time.perf_counter()
-            finetune.run(trainset, work / "student", out, settings, seed=0, threads=1)
+            finetune.run(trainset, work / args.student_name, out, settings, seed=0, threads=1)
             steps = len(pd.read_parquet(out / finetune.TRAIN_LOG))
             minutes = (time.perf_counter() - start) / 60
             student, stok = models.load(out, device="cpu")
@@ -243,6 +273,9 @@ def main() -> None:
     ap.add_argument("--teacher-steps", type=int, default=1000)
     ap.add_argument("--student-steps", type=int, default=400)
     ap.add_argument("--student-direct-fraction", type=float, default=0.2)
+    ap.add_argument("--student-tasks", nargs="+", default=list(STUDENT_TASKS))
+    ap.add_argument("--student-name", default="student")
+    ap.add_argument("--rationales", choices=["teacher", "gold"], default="teacher")
     ap.add_argument("--variants", nargs="+", default=["label_only", "cot_after"])
     ap.add_argument("--limit", type=int, default=600, help="train questions given to the teacher")
     ap.add_argument("--eval-limit", type=int, default=200)

@@ -102,6 +102,8 @@ TARGET_FUNCTIONS = [foundation_targets]
 # study -> function returning its fine-tuned run ids (set in rules/inputs/<study>.smk): their
 # training curves are plotted in the study's report section
 STUDY_RUNS = {}
+# studies whose trainsets are per seed: results/trainsets/{study}/{variant}/{task}/seed{n}.parquet
+SEEDED_TRAINSETS = set()
 
 
 def all_targets():

@@ -7,15 +7,15 @@ include: "inputs/data_scaling.smk"
 
 
 rule build_scaling_trainset:
-    """Seed `seed`'s first N gold CoT examples of a task: variant n{N}s{seed} (nested in N)."""
+    """Seed `seed`'s first N gold CoT examples of a task (nested in N: N=32 holds N=16)."""
     input:
         table=run_task_table,
     output:
-        f"{RESULTS}/trainsets/data_scaling/n{{n}}s{{seed}}/{{task}}.parquet",
+        f"{RESULTS}/trainsets/data_scaling/n{{n}}/{{task}}/seed{{seed}}.parquet",
     log:
-        "logs/build_trainset/data_scaling/n{n}s{seed}/{task}.log",
+        "logs/build_trainset/data_scaling/n{n}/{task}/seed{seed}.log",
     benchmark:
-        "benchmarks/build_trainset/data_scaling/n{n}s{seed}/{task}.tsv"
+        "benchmarks/build_trainset/data_scaling/n{n}/{task}/seed{seed}.tsv"
     wildcard_constraints:
         n=r"\d+",
     conda:

@@ -10,7 +10,7 @@ rule finetune:
     """Fine-tune the study's student on a trainset (TRL SFT, completion-only loss; full, LoRA or
     QLoRA; finetune.num_processes > 1 runs data-parallel under accelerate launch)."""
     input:
-        trainset=f"{RESULTS}/trainsets/{{study}}/{{variant}}/{{task}}.parquet",
+        trainset=finetune_trainset,
         model=finetune_base_model,
     output:
         directory(f"{RESULTS}/runs/{{study}}/{{variant}}/{{task}}/seed{{seed}}"),

@@ -9,7 +9,8 @@ with logs.to(snakemake.log[0]) as log:
     student = snakemake.input.get("student")
     tokenizer = label_scoring.load_tokenizer(student) if student else None
     rows = trainset.build(tables.read(snakemake.input.table, "tasks"), variant, k=s.get("k", 0),
-                          seed=s["seed"], size=s["size"], tokenizer=tokenizer)  # fmt: skip
+                          seed=s["seed"], size=s["size"], tokenizer=tokenizer,
+                          max_seq_len=s.get("max_seq_len"))  # fmt: skip
     log.info("%d %s training rows (k=%d demonstrations)", len(rows), variant, s.get("k", 0))
     prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
                               dict(snakemake.params.items()), seed=s["seed"], started=started)  # fmt: skip

@@ -58,7 +58,7 @@ def test_the_order_depends_on_the_seed_and_the_ids_only(table):
 def test_rows_are_gold_cot_targets_and_valid_trainset_tables(table, tmp_path):
     rows = trainset.build(table, 16, 2)
     tables.write(rows, tmp_path / "t.parquet", "trainset")
-    assert set(rows["variant"]) == {"n16s2"} and set(rows["study"]) == {"data_scaling"}
+    assert set(rows["variant"]) == {"n16"} and set(rows["study"]) == {"data_scaling"}
     assert set(rows["source"]) == {"gold"}
     gold = table.set_index("example_id")
     for r in rows.itertuples(index=False):
@@ -79,13 +79,13 @@ def test_examples_without_a_gold_rationale_are_left_out_and_n_is_checked(table):
 
 
 def test_variant_names_round_trip():
-    assert study.variant(64, 2) == "n64s2" and study.parse_variant("n64s2") == (64, 2)
-    assert study.parse_variant("cot_after") is None and study.parse_variant("n64") is None
-    run = runs.run_id("data_scaling", study.variant(64, 2), "chain_sum", 2)
-    assert runs.parse(run).variant == "n64s2" and S.run_cell(run, "student") == (64, 2)
+    assert study.variant(64) == "n64" and study.parse_variant("n64") == 64
+    assert study.parse_variant("cot_after") is None and study.parse_variant("n64s2") is None
+    run = runs.run_id("data_scaling", study.variant(64), "chain_sum", 2)
+    assert runs.parse(run).variant == "n64" and S.run_cell(run, "student") == (64, 2)
     assert S.run_cell("student", "student") == (0, 0)
     with pytest.raises(ValueError, match="neither the student"):
-        S.run_cell("data_scaling/n64s2/chain_sum/seed1", "student")  # draw and seed disagree
+        S.run_cell("data_scaling/n64s2/chain_sum/seed1", "student")  # not a size variant
     with pytest.raises(ValueError, match="neither the student"):
         S.run_cell("distillation/cot_after/chain_sum/seed0", "student")
 
@@ -121,7 +121,7 @@ def evals(p_format, p_reasoning, sizes=SIZES, seeds=SEEDS, n=EXAMPLES, task="t1"
     frames = []
     for size in sizes:
         for seed in seeds:
-            run = runs.run_id("data_scaling", study.variant(size, seed), task, seed)
+            run = runs.run_id("data_scaling", study.variant(size), task, seed)
             for mode in ("cot", "direct"):
                 u = rng.random(n)
                 fmt, wrong = p_format(size), p_reasoning(size)
@@ -177,7 +177,7 @@ def test_a_known_exponent_is_supported_with_the_truth_in_its_interval():
     assert r["n_seeds"] == 3 and r["n"] == 3 * EXAMPLES and r["p_holm"] >= r["p_value"]
     assert "power law" in r["method"] and "bootstrap" in r["method"]
     assert "plateau" in r["reason"] and "N=256 from the smaller N" in r["reason"]
-    assert r["models"] == "data_scaling/n{16,32,64,128,256}s{0,1,2}/t1"
+    assert r["models"] == "data_scaling/n{16,32,64,128,256}/t1/seed{0,1,2}"
     # reasoning: the format is learned from N=128 on, so only 2 sizes qualify
     assert got["reasoning_keeps_improving"]["verdict"] == "not_tested"
     assert "at 2 sizes only" in got["reasoning_keeps_improving"]["reason"]
@@ -187,7 +187,7 @@ def test_a_known_exponent_is_supported_with_the_truth_in_its_interval():
     r = by_claim(rows)["reasoning_keeps_improving"]
     assert r["verdict"] == "supported" and r["ci_low"] <= 0.4 <= r["ci_high"], r
     assert "N = 32, 64, 128, 256" in r["method"]
-    assert r["models"] == "data_scaling/n{32,64,128,256}s{0,1,2}/t1"
+    assert r["models"] == "data_scaling/n{32,64,128,256}/t1/seed{0,1,2}"
     # a pure power law (no format errors): both intervals hold the true exponent
     rows = S.claim_rows(evals(lambda n: 0.0, lambda n: 2.0 * n**-0.4, rng=1), "student")
     for r in rows:

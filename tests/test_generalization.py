@@ -165,8 +165,9 @@ def test_fticl_demonstrations_carry_no_loss(tmp_path):
             assert labels[: len(prompt)] == [-100] * len(prompt)  # demonstrations and question
             assert labels[len(prompt) : len(full)] == full[len(prompt) :]  # answer + EOS only
             assert set(labels[len(full) :]) <= {-100}
-            demos = tok.decode(ids[: len(prompt)]).count(prompts.ANSWER)
-            assert demos == 3  # two demonstrations' answers and the question's cue: no loss
+            masked = tok.decode(ids[: len(prompt)])
+            assert masked in set(rows["prompt"])  # the whole FTICL prompt, demonstrations in it
+            assert len(re.findall(r"Answer: (?:Yes|No)\n", masked)) == 2  # the demos' answers
             seen += 1
         assert seen == 8
 
@@ -176,8 +177,11 @@ def test_fticl_demonstrations_carry_no_loss(tmp_path):
 STUDY = {
     "tasks": {
         "syl": {"kind": "classification", "domains": ["syl_a", "syl_b"]},
-        "spell": {"kind": "generation", "domains": ["spell_a", "spell_b"],
-                  "rouge_tokens": "characters"},
+        "spell": {
+            "kind": "generation",
+            "domains": ["spell_a", "spell_b"],
+            "rouge_tokens": "characters",
+        },
     },  # fmt: skip
     "sources": [],
     "variants": ["plain", "fticl"],
@@ -370,13 +374,15 @@ def test_the_study_over_presets_read_from_local_files(tmp_path):
     assert set(label_scoring.label_set(tabs["imdb"])) == {"negative", "positive"}  # answer_labels
     tok = tiny_tokenizer()
     tok.chat_template = CHAT_TEMPLATE
-    model_dir = save_model_dir(tiny_llama(tok, seed=11), tok, tmp_path / "student")
+    model_dir = save_model_dir(
+        tiny_llama(tok, seed=11, max_positions=2048), tok, tmp_path / "student"
+    )
     rows = trainset.build(tabs["imdb"], "fticl", k=2, size=10, seed=0,
                           tokenizer=label_scoring.load_tokenizer(model_dir))  # fmt: skip
     assert rows["prompt"].str.startswith("<|system|>").all() and len(rows) == 10
     frames = []
     for run_i, run in enumerate(["student", *study_pkg.run_ids(study)]):
-        model = tiny_llama(tok, seed=11 + run_i)  # stand-ins for the fine-tuned runs
+        model = tiny_llama(tok, seed=11 + run_i, max_positions=2048)  # stand-ins for the runs
         for name, table in tabs.items():
             kind = "generation" if name == "xsum" else "classification"
             s = label_scoring.Settings.from_config(
@@ -395,3 +401,12 @@ def test_the_study_over_presets_read_from_local_files(tmp_path):
     # 8 test questions: too few for a verdict, said as much
     assert all(r["verdict"] == "not_tested" for r in claims_ if r["claim"] ==
                "classification_transfers")  # fmt: skip
+
+
+def test_an_fticl_example_longer_than_the_fine_tuning_is_an_error():
+    with pytest.raises(ValueError, match=r"takes \d+ tokens .* max_seq_len 20"):
+        trainset.build(pets_table(), "fticl", k=2, size=8, tokenizer=tiny_tokenizer(),
+                       max_seq_len=20)  # fmt: skip
+    rows = trainset.build(pets_table(), "fticl", k=2, size=8, tokenizer=tiny_tokenizer(),
+                          max_seq_len=4096)  # fmt: skip
+    assert len(rows) == 8

@@ -41,7 +41,9 @@ def loop_logprobs(model, tokenizer, text, labels, eos=True):
     prompt = tokenizer(text)["input_ids"]
     out = []
     for label in labels:
-        cont = label_scoring.continuation_ids(tokenizer, text, prompts.direct_completion(label), eos)
+        cont = label_scoring.continuation_ids(
+            tokenizer, text, prompts.direct_completion(label), eos
+        )
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([prompt + cont])).logits[0].float()
         logp = torch.log_softmax(logits, dim=-1)
@@ -151,8 +153,12 @@ def test_choice_tasks_score_the_letters():
 def test_demonstrations_are_seeded_per_example_and_never_the_question_itself():
     pool = label_scoring.train_pool(classification_table(n_train=10))
     a = label_scoring.demonstrations(pool, 3, 0, "q1")
-    assert list(a["example_id"]) == list(label_scoring.demonstrations(pool, 3, 0, "q1")["example_id"])
-    assert list(a["example_id"]) != list(label_scoring.demonstrations(pool, 3, 0, "q2")["example_id"])
+    assert list(a["example_id"]) == list(
+        label_scoring.demonstrations(pool, 3, 0, "q1")["example_id"]
+    )
+    assert list(a["example_id"]) != list(
+        label_scoring.demonstrations(pool, 3, 0, "q2")["example_id"]
+    )
     for key in pool["example_id"]:
         drawn = label_scoring.demonstrations(pool, 4, 0, key, exclude=key)
         assert key not in set(drawn["example_id"]) and len(set(drawn["example_id"])) == 4

@@ -6,10 +6,10 @@ DATA_SCALING = importlib.import_module("ftlab.studies.data_scaling")
 
 
 def data_scaling_runs():
-    """(run, task): every N x seed x task; the subset of seed s is variant n{N}s{s}."""
+    """(run, task): every N x seed x task (variant n{N}; seed s trains on its own subset)."""
     study = study_config("data_scaling")
     return [
-        (runs.run_id("data_scaling", DATA_SCALING.variant(n, seed), task, seed), task)
+        (runs.run_id("data_scaling", DATA_SCALING.variant(n), task, seed), task)
         for task in study["tasks"]
         for n in study["sizes"]
         for seed in study["seeds"]
@@ -21,6 +21,7 @@ def data_scaling_run_ids():
 
 
 STUDY_RUNS["data_scaling"] = data_scaling_run_ids
+SEEDED_TRAINSETS.add("data_scaling")
 
 
 def data_scaling_run_evals(wildcards=None):

@@ -2,6 +2,13 @@
 # wants rules and functions in separate files).
 
 
+def finetune_trainset(wildcards):
+    """The run's trainset: one per study/variant/task, or per seed (SEEDED_TRAINSETS)."""
+    w = wildcards
+    seed = int(w.seed) if w.study in SEEDED_TRAINSETS else None
+    return runs.trainset_path(w.study, w.variant, w.task, seed)
+
+
 def finetune_base_model(wildcards):
     """The model a study fine-tunes: its `student`, or the faithfulness study's `finetune_model`."""
     study = study_config(wildcards.study)

@@ -44,6 +44,10 @@ def generalization_trainset_settings(wildcards):
     settings = {"size": study["train_size"], "seed": config["seed"]}
     if wildcards.variant == "fticl":
         settings["k"] = study["k"]
+        override = study.get("finetune") or {}
+        settings["max_seq_len"] = override.get(
+            "max_seq_len", config["finetune"]["max_seq_len"]
+        )
     return settings
 
 

@@ -3,8 +3,9 @@
 A *run* is what gets evaluated: a base model (its name in `models:`, e.g. "student") or a
 fine-tuned run "{study}/{variant}/{task}/seed{seed}": the study's student trained on the study's
 trainset `variant` of `task`, with `seed`. What the parts mean is the study's: distillation's
-variants are trainset kinds, data_scaling's are subset sizes ("n64"), generalization's task is the
-training source, evaluated on other tasks (an evaluation names its own task: `eval_path(run, task)`).
+variants are trainset kinds, data_scaling's are subset sizes ("n64", a subset drawn per seed),
+generalization's task is the training source, evaluated on other tasks (an evaluation names its
+own task: `eval_path(run, task)`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ def task_table(task: str) -> str:
     return f"{RESULTS}/data/tasks/{task}.parquet"
 
 
-def trainset_path(study: str, variant: str, task: str) -> str:
-    return f"{RESULTS}/trainsets/{study}/{variant}/{task}.parquet"
+def trainset_path(study: str, variant: str, task: str, seed: int | None = None) -> str:
+    """A study's trainset; with `seed`, one per seed (a seed's own draw, e.g. data_scaling)."""
+    if seed is None:
+        return f"{RESULTS}/trainsets/{study}/{variant}/{task}.parquet"
+    return f"{RESULTS}/trainsets/{study}/{variant}/{task}/seed{seed}.parquet"
 
 
 def eval_path(run: str, task: str) -> str:

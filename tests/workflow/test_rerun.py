@@ -97,12 +97,13 @@ def test_adding_a_data_scaling_size_plans_only_that_sizes_runs(smoke):
     new = next(n for n in range(11, 60) if n not in study["sizes"])
     config = changed(smoke, "ds_size", lambda c: c["studies"]["data_scaling"]["sizes"].append(new))
     planned = smoke.planned(config=config)
-    cells = [(f"n{new}s{s}", t, s) for t in study["tasks"] for s in study["seeds"]]
+    cells = [(f"n{new}", t, s) for t in study["tasks"] for s in study["seeds"]]
     expected = set()
     for variant, task, seed in cells:
         run = f"data_scaling/{variant}/{task}/seed{seed}"
+        trainset = f"results/trainsets/data_scaling/{variant}/{task}/seed{seed}.parquet"
         expected |= {
-            ("build_scaling_trainset", f"results/trainsets/data_scaling/{variant}/{task}.parquet"),
+            ("build_scaling_trainset", trainset),
             ("finetune", f"results/runs/{run}"),
             ("evaluate", f"results/eval/{run}/{task}.parquet"),
         }
@@ -110,6 +111,24 @@ def test_adding_a_data_scaling_size_plans_only_that_sizes_runs(smoke):
     assert {j for j in core(planned) if not j[0].startswith("plot_")} == expected
     assert ("summarize_data_scaling", "results/analysis/data_scaling.parquet") in planned
     assert {r for r, _ in planned if r.startswith("summarize_")} == {"summarize_data_scaling"}
+
+
+def test_changing_the_rewrite_prompt_reruns_only_the_rewrite_sources_chain(smoke, all_jobs):
+    """A new rewrite prompt: the rewrites, the teacher_rewrite trainset, its familiarity, runs and
+    their evaluations (in-task and forgetting), the study's summary and the analysis; the gold
+    and teacher chains stay as they are."""
+    prompt = "Question: {question}\nReasoning:"
+    assert smoke.config["studies"]["response_source"]["rewrite_prompt"] != prompt
+    config = changed(smoke, "rewrite_prompt",
+                     lambda c: c["studies"]["response_source"].update(rewrite_prompt=prompt))  # fmt: skip
+    planned = smoke.planned(config=config)
+    chain = {j for j in all_jobs if j[0] == "rewrite_gold"
+             or (not is_analysis(j[0]) and "/teacher_rewrite/" in j[1])}  # fmt: skip
+    assert {r for r, _ in chain} == {"rewrite_gold", "build_response_source_trainset",
+                                     "score_familiarity", "finetune", "evaluate"}  # fmt: skip
+    curves = ("plot_train_loss", "results/plots/train_loss/response_source.png")
+    assert core(planned) - {curves} == chain
+    assert {r for r, _ in planned if r.startswith("summarize_")} == {"summarize_response_source"}
 
 
 def edited(smoke, relpath, *args):

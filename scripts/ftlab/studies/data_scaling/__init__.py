@@ -5,9 +5,10 @@ wrong), and error(N) fitted as a power law (fit.py).
 
 A seed is one nested draw of the train split: the examples in a seeded order (trainset.py), the
 first N of it for size N, so a seed's N=32 subset contains its N=16 one and seeds draw different
-subsets. The subset is part of the variant, "n{N}s{seed}", because the shared finetune rule reads
-one trainset per (study, variant, task): run "data_scaling/n16s0/chain_sum/seed0" is the student
-trained on seed 0's first 16 examples, with training seed 0 too. Every N uses the same
+subsets. Run "data_scaling/n16/chain_sum/seed0" is the student trained on seed 0's first 16
+examples, with training seed 0 too: its trainset is per seed
+(results/trainsets/data_scaling/n16/chain_sum/seed0.parquet; the finetune rule reads a seeded
+trainset for the studies in SEEDED_TRAINSETS, rules/inputs/finetune.smk). Every N uses the same
 hyperparameters; how long it trains is the `schedule` (the paper: a fixed number of epochs).
 """
 
@@ -18,18 +19,18 @@ import re
 STUDY = "data_scaling"
 SCHEDULES = ("epochs", "steps")  # epochs: finetune.epochs passes over N; steps: max_steps for all
 MIN_SIZES = 3  # distinct N: two points fit any two-parameter curve exactly (fit.MIN_POINTS)
-_VARIANT = re.compile(r"^n(\d+)s(\d+)$")
+_VARIANT = re.compile(r"^n(\d+)$")
 
 
-def variant(n: int, seed: int) -> str:
-    """The variant (trainset and run name part) of seed `seed`'s first `n` examples."""
-    return f"n{int(n)}s{int(seed)}"
+def variant(n: int) -> str:
+    """The variant (run name part) of size `n`: each seed's first `n` examples."""
+    return f"n{int(n)}"
 
 
-def parse_variant(name: str) -> tuple[int, int] | None:
-    """(N, draw seed) of a data_scaling variant, or None for any other name."""
+def parse_variant(name: str) -> int | None:
+    """N of a data_scaling variant, or None for any other name."""
     m = _VARIANT.match(name)
-    return (int(m[1]), int(m[2])) if m else None
+    return int(m[1]) if m else None
 
 
 def finetune_schedule(config: dict) -> dict:

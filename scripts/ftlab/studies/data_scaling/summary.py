@@ -108,13 +108,12 @@ def run_cell(run: str, student: str) -> tuple[int, int]:
     if run == student:
         return 0, 0
     parsed = runs.parse(run)
-    cell = parse_variant(parsed.variant) if parsed and parsed.study == STUDY else None
-    if cell is None or cell[1] != parsed.seed:
+    n = parse_variant(parsed.variant) if parsed and parsed.study == STUDY else None
+    if n is None:
         raise ValueError(
-            f"eval run {run!r} is neither the student {student!r} nor "
-            f"{STUDY}/n<N>s<seed>/<task>/seed<seed>"
+            f"eval run {run!r} is neither the student {student!r} nor {STUDY}/n<N>/<task>/seed<s>"
         )
-    return cell
+    return n, parsed.seed
 
 
 def error_split(evals: list[pd.DataFrame], student: str) -> pd.DataFrame:
@@ -272,7 +271,7 @@ def _models(task: str, ns, seeds) -> str:
         values = sorted(set(int(v) for v in values))
         return str(values[0]) if len(values) == 1 else "{" + ",".join(map(str, values)) + "}"
 
-    return f"{STUDY}/n{alts(ns)}s{alts(seeds)}/{task}"
+    return f"{STUDY}/n{alts(ns)}/{task}/seed{alts(seeds)}"
 
 
 def _estimate(boot: F.Bootstrap, method: str) -> stats.Estimate:
@@ -324,7 +323,9 @@ def claim_rows(
                 f" Fit: R^2 {boot.point.r2:.2f}; AIC {boot.point.aic:.1f} vs {plateau.aic:.1f} "
                 "for a plateau"
             )
-            if len(ns) > F.MIN_POINTS:
+            if not np.isfinite(boot.point.r2):  # no variation: R^2 and AIC say nothing
+                note = f" Fit: the error is {means.iloc[0]:.3f} at every N"
+            elif len(ns) > F.MIN_POINTS:
                 h = F.holdout_error(means.index, means.to_numpy(), floor=boot.floor)
                 note += (
                     f"; N={int(h.n)} from the smaller N: predicted {h.predicted:.3f}, "

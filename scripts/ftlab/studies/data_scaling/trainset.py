@@ -55,18 +55,18 @@ def subset(task_table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 
 def build(task_table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """The trainset (schema "trainset") of variant n{n}s{seed}: CoT prompt -> rationale, answer."""
+    """The trainset (schema "trainset") of size n for seed `seed`: CoT prompt -> rationale, answer."""
     rows = [
         {
             "example_id": row.example_id,
             "task": row.task,
             "study": STUDY,
-            "variant": variant(n, seed),
+            "variant": variant(n),
             "prompt": prompts.cot_prompt(row.question, cells.choices(row.choices)),
             "completion": prompts.cot_completion(row.gold_rationale, row.answer),
             "source": "gold",
         }
         for row in subset(task_table, n, seed).itertuples(index=False)
     ]
-    log.info("%s: %d gold CoT examples (seed %d's nested order)", variant(n, seed), len(rows), seed)
+    log.info("%s: %d gold CoT examples (seed %d's nested order)", variant(n), len(rows), seed)
     return pd.DataFrame.from_records(rows, columns=tables.schema("trainset").names)

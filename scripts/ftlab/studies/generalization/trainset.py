@@ -39,9 +39,13 @@ def training_rows(table: pd.DataFrame, size: int | None, seed: int) -> pd.DataFr
 
 def build(
     table: pd.DataFrame, variant: str, *, k: int = 0, seed: int = 0, size: int | None = None,
-    tokenizer=None,
+    tokenizer=None, max_seq_len: int | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    """Rows of the "trainset" table for `variant` (plain | fticl) of the task in `table`."""
+    """Rows of the "trainset" table for `variant` (plain | fticl) of the task in `table`.
+
+    With a tokenizer and `max_seq_len` (the fine-tuning's), an FTICL example longer than that is
+    an error: the trainer would cut its answer off, and TRL then drops the example silently.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {VARIANTS}")
     train = training_rows(table, size, seed)
@@ -57,6 +61,16 @@ def build(
         drawn = label_scoring.demonstrations(pool, k, seed, row.example_id, row.example_id)
         demos = label_scoring.demo_tuples(drawn)
         prompts_.append(label_scoring.render(tokenizer, row.question, choices, demos))
+    completions = [prompts.direct_completion(str(a)) for a in train["answer"]]
+    if variant == "fticl" and tokenizer is not None and max_seq_len:
+        for eid, p, c in zip(train["example_id"], prompts_, completions, strict=True):
+            n = len(tokenizer(p + c)["input_ids"]) + 1  # + EOS
+            if n > max_seq_len:
+                raise ValueError(
+                    f"FTICL example {eid!r} takes {n} tokens with its {k} demonstrations, more "
+                    f"than max_seq_len {max_seq_len}: the trainer would cut its answer off; raise "
+                    f"studies.{STUDY}.finetune.max_seq_len or lower studies.{STUDY}.k"
+                )
     return pd.DataFrame(
         {
             "example_id": train["example_id"].to_numpy(),
@@ -64,7 +78,7 @@ def build(
             "study": STUDY,
             "variant": variant,
             "prompt": prompts_,
-            "completion": [prompts.direct_completion(str(a)) for a in train["answer"]],
+            "completion": completions,
             "source": "gold",
         }
     )

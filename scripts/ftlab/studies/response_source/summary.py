@@ -42,7 +42,13 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from ftlab import claims, familiarity, runs, stats, tables  # noqa: E402
 
-from . import REFERENCE, REWRITE, SOURCES, STUDY  # noqa: E402
+from . import (  # noqa: E402
+    REFERENCE,
+    REWRITE,
+    SOURCES,
+    STUDY,
+    trainset,  # noqa: E402, F401 (registers the questions table it reads)
+)
 
 SCHEMA = tables.register(
     "response_source",
@@ -456,9 +462,10 @@ def plot_familiarity(table: pd.DataFrame, path: str, claim_rows=None) -> None:
             tok = _metric(table, task, source, "completion_tokens")
             xerr = [[max(0, ppl["value"] - ppl["ci_low"])], [max(0, ppl["ci_high"] - ppl["value"])]]
             yerr = [[max(0, acc["value"] - acc["ci_low"])], [max(0, acc["ci_high"] - acc["value"])]]
-            ax.errorbar(ppl["value"], acc["value"], xerr=xerr, yerr=yerr, fmt="o", capsize=3,
-                        color=colors(j), label=f"{source} ({tok['value']:.0f} tokens)"
-                        if tok is not None else source)  # fmt: skip
+            label = f"{source} ({tok['value']:.0f} tokens)" if tok is not None else source
+            ax.errorbar(ppl["value"], acc["value"], xerr=xerr, yerr=yerr, fmt="osD^"[j],
+                        markersize=9 - 2 * j, capsize=3, color=colors(j), alpha=0.85,
+                        label=label)  # fmt: skip
         base = _metric(table, task, "base", "accuracy", task)
         if base is not None:
             ax.axhline(base["value"], ls="--", color="gray", lw=1, label="base student")
