@@ -107,6 +107,34 @@ def token_work(tokenizer, calls) -> tuple[int, int]:
     return naive, len(trie)
 
 
+def compute_floor(model, tokenizer, calls, settings, clock) -> tuple[float, float, float]:
+    """(floor seconds, seconds per token position, seconds per decode step) of this workload.
+
+    The floor is what any exact method must spend: each distinct prefix through the model once,
+    at the dense throughput of this model (measured: the distinct texts' tokens packed into
+    128-token rows, one batched forward, no padding), plus the sequential decode steps no
+    batching removes (the two passes' budgets), each at the fixed cost of one step (measured:
+    a one-token step of one row over a short KV cache).
+    """
+    texts = list(dict.fromkeys(prompts.render(tokenizer, t) + a for t, a in calls))
+    stream = [i for t in texts for i in tokenizer(t)["input_ids"]]
+    width = 128
+    rows = torch.tensor(stream[: len(stream) // width * width]).view(-1, width)
+    with torch.no_grad():
+        model(input_ids=rows[:2])  # warm-up
+        start = clock()
+        model(input_ids=rows)
+        per_position = (clock() - start) / rows.numel()
+        out = model(input_ids=rows[:1, :64], use_cache=True)
+        start = clock()
+        for _ in range(10):
+            model(input_ids=rows[:1, 64:65], past_key_values=out.past_key_values)
+        per_step = (clock() - start) / 10
+    _, least = token_work(tokenizer, calls)
+    steps = settings.answer_tokens + settings.continue_tokens
+    return least * per_position + steps * per_step, per_position, per_step
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=24, help="examples (default 24)")
@@ -134,6 +162,7 @@ def main() -> None:
     slow = faithfulness.score(model, tokenizer, ev, table, settings, naive=True)
     t_slow = clock() - start
     naive_work, least_work = token_work(tokenizer, calls)
+    floor, per_position, per_step = compute_floor(model, tokenizer, calls, settings, clock)
 
     asked = int(fast["reason"].isna().sum() + (fast["reason"] == "answer_unparsed").sum())
     same = fast[DECISIONS].equals(slow[DECISIONS])
@@ -149,6 +178,12 @@ def main() -> None:
         f"prefixes: perfect prefix sharing saves at most {naive_work / least_work:.1f}x of the "
         "compute; beyond that a speed-up only comes from batching (per-call overhead, idle "
         "accelerator lanes)"
+    )
+    print(
+        f"compute floor: {least_work} distinct positions x {1e6 * per_position:.1f} us + "
+        f"{settings.answer_tokens + settings.continue_tokens} decode steps x "
+        f"{1e3 * per_step:.1f} ms = {floor:.2f} {unit} s; ftlab is {t_fast / floor:.2f}x the "
+        f"floor (target <= 1.5x), the naive loop {t_slow / floor:.1f}x"
     )
     print(f"decisions identical: {same}")
     if not same:

@@ -4,8 +4,9 @@ Prints real (non-pad) tokens per second of the training loop for
   ftlab     finetune.train with the run's settings (full fine-tuning),
   packed    a hand-written bf16 torch loop over packed rows (no padding, loss on every token),
   trl       TRL SFTTrainer with its defaults (same batch size, lr, steps),
-and the ratios ftlab/packed (target >= 0.8) and ftlab/trl (target >= 3), plus the step time of
-LoRA vs full fine-tuning. ftlab and packed run `--repeats` times, interleaved, and keep their best
+and the ratios ftlab/packed (target >= 0.8) and ftlab/trl (target >= 3), the step time of
+LoRA vs full fine-tuning, and each loop's MFU (6 x params x tokens/s over the matmul peak measured
+here, fp32 and bf16, at the same thread count). ftlab and packed run `--repeats` times, interleaved, and keep their best
 (the first run in a process pays one-off warm-up). packed/TRL is the ceiling of ftlab/TRL for any
 trainer that is no faster than a plain packed loop.
 
@@ -146,6 +147,21 @@ def ftlab_run(model, tok, frame, steps, batch_size, lr, method, work):
     return trainer.train_log.frame().tokens.sum() / seconds, seconds / steps
 
 
+def matmul_peak(dtype: torch.dtype, size: int = 1024, repeats: int = 8) -> float:
+    """Measured FLOP/s of a square matmul at this thread count (the MFU denominator)."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b  # warm-up
+    start = CLOCK()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (CLOCK() - start)
+
+
+def mfu(n_params: int, tokens_per_s: float, peak: float) -> float:
+    """Model FLOPs utilisation: 6 N FLOPs per trained token (forward + backward) over the peak."""
+    return 6 * n_params * tokens_per_s / peak
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--steps", type=int, default=30)
@@ -218,6 +234,14 @@ def main() -> None:
             f"packed / TRL    {packed / trl:8.2f}   (what a trainer as fast as the packed loop gets)"
         )
     print(f"LoRA / full     {lora_step / full_step:8.2f}   step time")
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(f"matmul peak     {peak32 / 1e9:8.1f} GFLOP/s fp32, {peak16 / 1e9:.1f} bf16 "
+          f"({a.threads} thread(s), 1024^2)")  # fmt: skip
+    for name, rate in [("ftlab full", ours), ("packed bf16", packed)] + (
+        [] if a.skip_trl else [("TRL defaults", trl)]
+    ):
+        print(f"MFU {name:12s} {mfu(n_params, rate, peak32):6.1%} of fp32 peak, "
+              f"{mfu(n_params, rate, peak16):6.1%} of bf16 peak")  # fmt: skip
 
 
 if __name__ == "__main__":

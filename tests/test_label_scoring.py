@@ -4,7 +4,6 @@ k-shot layout (plain and chat template), ROUGE-L / exact match, chance levels, o
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from factories import task_table, tiny_llama, tiny_model, tiny_tokenizer
@@ -178,7 +177,7 @@ def test_rouge_l_exact_match_and_chance():
     assert label_scoring.rouge_l("the cat sat", "the cat sat") == pytest.approx(1.0)
     assert label_scoring.rouge_l("sat the cat", "the cat sat") == pytest.approx(2 / 3)
     assert label_scoring.rouge_l("", "the cat") == 0.0
-    # characters: partial credit inside one word (LCS "olle" of "olleh" vs "ollhe"... )
+    # characters: partial credit inside one word, where words give none
     assert label_scoring.rouge_l("olleh", "olleh", "characters") == pytest.approx(1.0)
     assert 0 < label_scoring.rouge_l("ollhe", "olleh", "characters") < 1
     assert label_scoring.rouge_l("ollhe", "olleh", "words") == 0.0
@@ -203,7 +202,7 @@ def test_generation_scores_the_greedy_answer_line(tok):
     )
     frame = label_scoring.score(model, tok, table, "m", s)
     tables.to_arrow(frame, "label_scores")
-    for setting, part in frame.groupby("setting"):
+    for _, part in frame.groupby("setting"):
         gens = generate.greedy(model, tok, part["prompt"].tolist(), max_new_tokens=6,
                                stop_at_newline=True, progress=False)  # fmt: skip
         assert part["prediction"].tolist() == [prompts.split_direct(g.text) for g in gens]
@@ -231,4 +230,3 @@ def test_a_prompt_longer_than_the_model_is_named(tok):
 def test_path_names_run_and_task():
     run = "generalization/plain/syllogism/seed0"
     assert label_scoring.path(run, "spell") == f"results/label_scores/{run}/spell.parquet"
-    assert isinstance(pd.DataFrame(columns=label_scoring.SCHEMA.names), pd.DataFrame)

@@ -21,13 +21,14 @@ COMPARE = {
 STEP = re.compile(r"^(-?\d+) is (not )?greater than (-?\d+)\.$")
 
 
-def compare_task(name, seed=0, max_offset=4, sizes=SIZES):
+def compare_task(name, seed=0, max_offset=4, sizes=SIZES, difference=False):
     generator, config = COMPARE[name]
+    wrap = {"kind": "compare", "max_offset": max_offset, "difference": difference}
     spec = {
         "source": "embedded",
         "generator": generator,
         "task_type": "classification",
-        "generator_config": config | {"wrap": {"kind": "compare", "max_offset": max_offset}},
+        "generator_config": config | {"wrap": wrap},
         "sizes": sizes,
         "seed": seed,
     }
@@ -56,9 +57,10 @@ def test_compare_labels_are_balanced_and_yes_or_no(name):
         assert 0.3 <= share <= 0.7, (split, share)
 
 
+@pytest.mark.parametrize("difference", [False, True])
 @pytest.mark.parametrize("name", list(COMPARE))
-def test_compare_rationale_final_step_implies_the_label(name):
-    table = compare_task(name)
+def test_compare_rationale_final_step_implies_the_label(name, difference):
+    table = compare_task(name, difference=difference)
     assert table["gold_rationale"].notna().all()
     for row in table.itertuples(index=False):
         lines = row.gold_rationale.splitlines()
@@ -68,9 +70,9 @@ def test_compare_rationale_final_step_implies_the_label(name):
         assert negated == (value <= threshold)
         assert row.answer == ("No" if negated else "Yes")
         assert str(threshold) in row.question
-        # before it, the difference whose sign it reads, and before that the base answer v
-        assert lines[-2] == f"{value} - {threshold} = {value - threshold}"
-        assert lines[-3].rstrip().endswith(f"= {value}")
+        if difference:  # before it, the difference whose sign it reads
+            assert lines.pop(-2) == f"{value} - {threshold} = {value - threshold}"
+        assert lines[-2].rstrip().endswith(f"= {value}")  # the steps reach the base answer v
         assert answers.is_correct(answers.parse(row.answer, "classification"), row.answer,
                                   "classification")  # fmt: skip
 

@@ -48,7 +48,12 @@ def write_job(tmp_path: Path, name: str, **obj) -> Path:
     unpickles the `snakemake` object and points `__file__` at the original."""
     original = tmp_path / f"{name}.py"
     original.write_text(BODY)
-    obj = {"x": name, "out": str(tmp_path / f"{name}.json"), "pid": str(tmp_path / f"{name}.pid"), **obj}
+    obj = {
+        "x": name,
+        "out": str(tmp_path / f"{name}.json"),
+        "pid": str(tmp_path / f"{name}.pid"),
+        **obj,
+    }
     preamble = (
         "######## snakemake preamble start (automatically inserted, do not edit) ########\n"
         f"import sys; sys.path.extend([{str(SCRIPTS)!r}]); import pickle; "
@@ -76,7 +81,9 @@ def env(tmp_path):
     }
 
 
-def run_job(copy: Path, env: dict, stdin: str = "in", **kw) -> tuple[subprocess.CompletedProcess, int]:
+def run_job(
+    copy: Path, env: dict, stdin: str = "in", **kw
+) -> tuple[subprocess.CompletedProcess, int]:
     """Run the job process as Snakemake does (`python <copy> args`); also its pid."""
     proc = subprocess.Popen(
         [sys.executable, str(copy), "arg1"],

@@ -322,9 +322,10 @@ def solve(generator: str, example: dict, config: dict) -> Solution | None:
 # * {kind: compare, max_offset: k}: a numeric generator becomes a Yes/No question "Is <the
 #   expression / the question's answer> greater than t?", t drawn within k of the true answer
 #   (t in [v-k, v-1] for Yes, [v, v+k-1] for No), so answering it directly needs a close estimate
-#   of v; the rationale is the generator's own steps, then the difference "v - t = d" and
-#   "v is (not) greater than t." (a 3.5M teacher compares two numbers far more reliably by the
-#   sign of their difference: 75% -> see bench/pilot_tasks.py).
+#   of v; the rationale is the generator's own steps, then "v is (not) greater than t.".
+#   `difference: true` puts "v - t = d" before that last step, so the comparison reads the sign
+#   of d (untested idea: bench/pilot_tasks.py measured the 3.5M teacher's last step alone right
+#   only ~85% of the time, most errors on negative or close numbers).
 # * {kind: balance, labels: [Yes, No]}: the generator's questions unchanged, drawn until each
 #   label fills its share (e.g. syllogism, 70% "Yes" as generated, becomes 50/50).
 #
@@ -353,6 +354,7 @@ class Wrapper:
     def __init__(self, spec: dict, seed: int, need: int):
         self.kind = spec["kind"]
         self.max_offset = int(spec.get("max_offset", 3))
+        self.difference = bool(spec.get("difference", False))
         if self.kind == "compare" and self.max_offset < 1:
             raise ValueError("generator_config.wrap.max_offset: must be >= 1")
         self.labels = [str(x) for x in spec.get("labels", ["Yes", "No"])]
@@ -387,7 +389,9 @@ class Wrapper:
             return wrapped, None
         reached = int(solution.answer)
         lines = [line for line in solution.rationale.splitlines() if line.strip()]
-        steps = [*lines, difference_step(reached, threshold), compare_step(reached, threshold)]
+        if self.difference:
+            lines.append(difference_step(reached, threshold))
+        steps = [*lines, compare_step(reached, threshold)]
         return wrapped, Solution("\n".join(steps), compare_label(reached, threshold))
 
     def accept(self, answer: str) -> bool:

@@ -21,7 +21,8 @@ What keeps a job exact through a worker:
   never touched, which a probe fork checks); each job is a fresh fork, so no state passes from one
   job to the next, and nothing the worker holds is ever cached by a job;
 - the socket name is a hash of everything the imported modules depend on: the interpreter and its
-  flags, the environment (but the shell's PWD/OLDPWD/SHLVL/_ and pytest's current test name), the
+  flags, the environment (but the shell's PWD/OLDPWD/SHLVL/_, pytest's current test name and the
+  FTLAB_WORKER* settings), the
   preload list, the file of each preloaded package (path, mtime, size) and the content of every
   file of the ftlab package. A code edit or a `pip install` is another socket, so a worker with
   stale code never serves a job; the worker also refuses a request whose hash is not its own;
@@ -200,6 +201,12 @@ def _origins(preload: list[str]) -> list:
     return out
 
 
+def _hashed(var: str) -> bool:
+    """Whether an environment variable is part of the hash (this module's own are not: the
+    preload list is hashed as such)."""
+    return var not in ENV_NOT_HASHED and not var.startswith("FTLAB_WORKER")
+
+
 def key(environ=None, preload: list[str] | None = None) -> str:
     """The hash naming the worker that may serve this process's jobs (see the module docstring)."""
     env = dict(os.environ if environ is None else environ)
@@ -207,7 +214,7 @@ def key(environ=None, preload: list[str] | None = None) -> str:
     parts = {
         "protocol": PROTOCOL,
         "python": [sys.executable, sys.version, repr(sys.flags)],
-        "env": sorted((k, v) for k, v in env.items() if k not in ENV_NOT_HASHED),
+        "env": sorted((k, v) for k, v in env.items() if _hashed(k)),
         "preload": preload,
         "origins": _origins(preload),
         "ftlab": [str(PACKAGE_DIR), tree_hash()],
@@ -235,6 +242,19 @@ def _note(msg: str) -> None:
         pass
 
 
+@contextlib.contextmanager
+def _addressable(path: str):
+    """`path` as a unix socket address: one under 108 bytes through /proc/self/fd if too long."""
+    if len(os.fsencode(path)) < 100:
+        yield path
+        return
+    dfd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{dfd}/{os.path.basename(path)}"
+    finally:
+        os.close(dfd)
+
+
 def _peer_uid(sock: socket.socket) -> int:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[1]
@@ -245,7 +265,8 @@ def _connect(path: str) -> socket.socket | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(CONNECT_TIMEOUT)
     try:
-        sock.connect(path)
+        with _addressable(path) as address:
+            sock.connect(address)
         if _peer_uid(sock) != os.getuid():
             raise PermissionError(f"{path}: the worker is another user's")
     except (FileNotFoundError, ConnectionRefusedError, TimeoutError):
@@ -627,11 +648,12 @@ def _run_script(req: dict) -> int:
     except SystemExit as e:
         code = _exit_code(e)
     except BaseException as e:
-        tb = e.__traceback__
-        skip = {runpy.__file__, __file__}
-        while tb is not None and tb.tb_frame.f_code.co_filename in skip:
+        tb = e.__traceback__  # from the script's own frame on, as in-process
+        while tb is not None and tb.tb_frame.f_code.co_filename != req["run_file"]:
             tb = tb.tb_next
-        sys.excepthook(type(e), e, tb)
+        if tb is not None:
+            e = e.with_traceback(tb)
+        sys.excepthook(type(e), e, e.__traceback__)
         code = 130 if isinstance(e, KeyboardInterrupt) else 1
     try:
         threading._shutdown()  # wait for non-daemon threads, as at interpreter exit
@@ -852,7 +874,8 @@ def _listen(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
     try:
-        sock.bind(tmp)
+        with _addressable(tmp) as address:
+            sock.bind(address)
     finally:
         os.umask(old)
     sock.listen(64)

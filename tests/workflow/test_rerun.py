@@ -113,6 +113,24 @@ def test_adding_a_data_scaling_size_plans_only_that_sizes_runs(smoke):
     assert {r for r, _ in planned if r.startswith("summarize_")} == {"summarize_data_scaling"}
 
 
+def test_adding_a_generalization_eval_task_scores_only_its_cells(smoke):
+    """One more (task, domain) test set: every model of the matrix scored on it (one job, one file
+    per model), the study's summary and the analysis; no trainset, run or other cell."""
+    from ftlab.studies import generalization
+
+    task = smoke.eval_only_task  # prepared in the smoke run, scored by no study yet
+
+    def add(c):
+        study = c["studies"]["generalization"]
+        study["sources"] = generalization.sources(study)  # the same sources, named
+        study["tasks"]["arithmetic"] = {"kind": "generation", "domains": [task]}
+
+    planned = smoke.planned(config=changed(smoke, "gen_eval_task", add))
+    assert core(planned) == {("score_labels", f"results/label_scores/student/{task}.parquet")}
+    assert ("summarize_generalization", "results/analysis/generalization.parquet") in planned
+    assert {r for r, _ in planned if r.startswith("summarize_")} == {"summarize_generalization"}
+
+
 def test_changing_the_rewrite_prompt_reruns_only_the_rewrite_sources_chain(smoke, all_jobs):
     """A new rewrite prompt: the rewrites, the teacher_rewrite trainset, its familiarity, runs and
     their evaluations (in-task and forgetting), the study's summary and the analysis; the gold
