@@ -1,5 +1,6 @@
 """Rule build_generalization_trainset: a source's label-only training rows, plain or FTICL."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import label_scoring, logs, provenance, tables
 from ftlab.studies.generalization import trainset
 

@@ -1,5 +1,6 @@
 """Rule build_model: pretrain an embedded Llama here, or resolve a hub / GGUF model."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import logs, models, provenance
 
 with logs.to(snakemake.log[0]):

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from ftlab import gates, logs, provenance, settings, tables
+from ftlab import claims, gates, logs, provenance, settings, tables  # noqa: F401 (claims: its schema)
 
 with logs.to(snakemake.log[0]) as log:
     started = provenance.now()

@@ -1,5 +1,6 @@
 """Rule evaluate: a model on a task's test split, direct and CoT, one row per example x mode."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import evaluate, logs, provenance, tables
 
 with logs.to(snakemake.log[0]):

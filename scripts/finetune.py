@@ -1,5 +1,6 @@
 """Rule finetune: a study's student fine-tuned on one trainset (full or LoRA), one seed."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import finetune, logs, provenance, runs
 
 with logs.to(snakemake.log[0]):

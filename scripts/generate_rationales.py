@@ -1,5 +1,6 @@
 """Rule generate_rationales: a teacher's rationales for a task's questions, via the prompt cache."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import logs, models, provenance, rationales, tables
 
 with logs.to(snakemake.log[0]):

@@ -1,5 +1,6 @@
 """Rule score_faithfulness: Lanham's tests on a model's own CoTs, one row per example x test x level."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import logs, provenance, tables
 from ftlab.studies.faithfulness import score as faithfulness
 

@@ -1,6 +1,7 @@
 """Rule score_labels: every model of the generalization matrix on one eval task, zero-shot and
 k-shot; one label_scores table per model (ftlab/label_scoring.py)."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import label_scoring, logs, models, provenance, tables
 
 with logs.to(snakemake.log[0]) as log:

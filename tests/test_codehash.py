@@ -15,6 +15,7 @@ NOT_RUN_BY_ANY_RULE = {
     "codehash",  # run by the Snakefile itself (rules/common.smk) to compute these hashes
     "configcheck",  # run by the Snakefile itself (rules/common.smk) to validate the config
     "openai_teacher",  # imported by name; hashed per openai teacher (rules/inputs/rationales.smk)
+    "worker",  # codehash.UNHASHED: runs a script unchanged in a fork, cannot change an output
 }
 
 TREE = {

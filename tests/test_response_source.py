@@ -224,6 +224,34 @@ def test_rewrite_rows_keep_only_rewrites_with_the_golds_numbers(tok, tmp_path, m
     row = rows.iloc[0]
     assert row["kept"] and row["rationale"] == "2\n3\n5" and row["answer"] == "5"
     assert row["prompt"] == prompts.cot_prompt("What is 2 + 3?") and fp
+    # the operators and signs around the imposed numbers are the teacher's: a false step fails
+    assert rewrite._steps_true("2 + 3 = 5\nthen 5 * 2 = 10") and not rewrite._steps_true(
+        "2 - 3 = 5"
+    )
+    assert not rewrite._same_numbers("5 - 7 = 2", ["5", "7", "-2"])
+
+
+def test_prompted_rewrites_go_through_the_teachers_cache(tmp_path, monkeypatch):
+    """A real-model rewrite is one more prompt per question through the cached teacher path:
+    kept when its answer is the gold's; cached generations are not asked for again."""
+    from factories import FakeTeacher
+
+    table = task_table([{"example_id": f"e{i}", "question": f"What is {a} + 4?", "answer": str(a + 4),
+                         "gold_rationale": f"{a} + 4 = {a + 4}"} for i, a in enumerate((2, 3, 5))])  # fmt: skip
+    teacher = FakeTeacher()  # adds the first two numbers of its prompt; wrong when a % 3 == 0
+    monkeypatch.setattr("ftlab.rationales.load_teacher", lambda *a, **k: teacher)
+    template = "{question_block}Rewrite: {rationale}\nReasoning:"
+    args = ("teacher", "prompt", template, "human", 0, rewrite.teachers.Decoding(32), 2, tmp_path)
+    rows, _, fp = rewrite.rewrite(table, tmp_path / "unused", *args)
+    assert rows["kept"].tolist() == [True, False, True] and fp == teacher.fingerprint
+    assert rows["rationale"].iloc[0] == "2 + 4 = 6" and "Rewrite: " in rows["prompt"].iloc[0]
+    assert (tmp_path / "chain_sum.rewrite.jsonl").exists()  # its own cache file, not the task's
+    calls = len(teacher.prompts_seen)
+    again, _, _ = rewrite.rewrite(table, tmp_path / "unused", *args)
+    assert len(teacher.prompts_seen) == calls and again.equals(rows)  # all served from the cache
+    other = ("teacher", "prompt", template.replace("Rewrite", "Again"), *args[3:])
+    rewrite.rewrite(table, tmp_path / "unused", *other)
+    assert len(teacher.prompts_seen) == calls + 3  # a new prompt is new generations
 
 
 # --- summary and claims -----------------------------------------------------------------------------

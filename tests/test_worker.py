@@ -40,6 +40,8 @@ record = {"x": snakemake["x"], "stdin": sys.stdin.read(), "cwd": os.getcwd(), "a
 tmp = snakemake["out"] + ".tmp"
 Path(tmp).write_text(json.dumps(record, sort_keys=True))
 os.replace(tmp, snakemake["out"])
+left_open = open(snakemake["out"] + ".open", "w")  # flushed when the interpreter ends
+left_open.write("flushed")
 """
 
 
@@ -153,6 +155,7 @@ def test_a_job_through_the_worker_is_the_job_in_process(served, tmp_path):
         assert proc.stdout == "to stdout same\n"
         assert proc.stderr == "to stderr same\n"
         outputs[mode] = json.loads((tmp_path / f"{name}.json").read_text())
+        assert (tmp_path / f"{name}.json.open").read_text() == "flushed"
         assert not list(tmp_path.glob("*.tmp"))
     for record in outputs.values():
         record["file"] = Path(record["file"]).name  # each job's own script file

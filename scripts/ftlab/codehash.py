@@ -127,6 +127,12 @@ def _imports(path: Path, name: str | None) -> set[str]:
     return found
 
 
+# Execution infrastructure that cannot change an output, left out of every hash so that editing
+# it reruns nothing: the worker runs a rule script unchanged in a pre-imported fork
+# (tests/test_worker.py and a smoke run check that its tables equal in-process ones).
+UNHASHED = frozenset({"worker"})
+
+
 def modules(script: str | Path) -> list[str]:
     """Sorted names of the ftlab modules `script` reaches, transitively, with their parents."""
     reached: set[str] = set()
@@ -134,7 +140,7 @@ def modules(script: str | Path) -> list[str]:
     while todo:
         parts = todo.pop().split(".")  # the module and its parent packages, whose __init__ runs
         for mod in ({TOP} | {".".join(parts[:i]) for i in range(1, len(parts) + 1)}) - reached:
-            if (path := _file(mod)) is not None:
+            if mod not in UNHASHED and (path := _file(mod)) is not None:
                 reached.add(mod)
                 todo |= _imports(path, mod) - reached
     return sorted(reached)

@@ -221,10 +221,12 @@ def row_labels(task_type: str, choices: list[str] | None, table_labels: list[str
     return list(table_labels)
 
 
-def continuation_ids(tokenizer, prompt: str, completion: str, eos: bool) -> list[int]:
+def continuation_ids(
+    tokenizer, prompt: str, completion: str, eos: bool, prompt_ids: list[int] | None = None
+) -> list[int]:
     """The token ids `completion` adds after `prompt` (as a trainer tokenizes prompt + completion:
     jointly, when the prompt's ids are a prefix of the joint ids), then EOS when `eos`."""
-    p = tokenizer(prompt)["input_ids"]
+    p = tokenizer(prompt)["input_ids"] if prompt_ids is None else prompt_ids
     full = tokenizer(prompt + completion)["input_ids"]
     ids = full[len(p) :] if full[: len(p)] == p and len(full) > len(p) else None
     if ids is None:
@@ -316,8 +318,8 @@ def label_logprobs(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     encoded = [tokenizer(t)["input_ids"] for t in texts]
     conts = [
-        [continuation_ids(tokenizer, t, prompts.direct_completion(lab), eos) for lab in labels]
-        for t, labels in zip(texts, label_sets, strict=True)
+        [continuation_ids(tokenizer, t, prompts.direct_completion(lab), eos, p) for lab in labels]
+        for t, p, labels in zip(texts, encoded, label_sets, strict=True)
     ]
     limit = getattr(model.config, "max_position_embeddings", None)
     longest = max(len(p) + max(len(c) for c in cs) for p, cs in zip(encoded, conts, strict=True))
@@ -508,12 +510,10 @@ def score(
 
 
 def summary_line(frame: pd.DataFrame, kind: str, rouge_tokens: str = "words", seed: int = 0):
-    """Per setting: (setting, mean score, chance of the primary metric) of one scored table."""
+    """Per eval setting of one scored table: (setting, mean primary score, its chance level)."""
     metric = METRICS[kind][0]
-    out = []
-    for setting, part in frame.groupby("setting", sort=False):
-        task_type = "generation"
-        gold = part["answer"].tolist()
-        out.append((setting, float(part["score"].mean()),
-                    chance(gold, metric, task_type, rouge_tokens, seed)))  # fmt: skip
-    return out
+    return [
+        (setting, float(part["score"].mean()),
+         chance(part["answer"].tolist(), metric, rouge_tokens=rouge_tokens, seed=seed))
+        for setting, part in frame.groupby("setting", sort=False)
+    ]  # fmt: skip

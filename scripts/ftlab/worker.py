@@ -46,7 +46,7 @@ Environment:
 - FTLAB_WORKER_IDLE: seconds a worker waits for a job before it exits (default 300).
 - FTLAB_WORKER_DIR: the directory of the sockets (default /tmp/ftlab-worker-<uid>; private).
 - FTLAB_WORKER_SOCKET: one socket path instead (tests, benches, a worker started by hand).
-- FTLAB_WORKER_PRELOAD: comma-separated modules to import (default PRELOAD; "mod:attr,attr"
+- FTLAB_WORKER_PRELOAD: comma-separated modules to import (default PRELOAD; "mod:attr:attr"
   also gets attributes, for lazy packages such as transformers).
 
 Limits: Snakemake's benchmark files measure the job process, so their wall time (`s`) is right
@@ -82,12 +82,13 @@ PRELOAD = (
     "pyarrow.parquet",
     "torch",
     "transformers",
-    "transformers:AutoConfig,AutoModelForCausalLM,AutoTokenizer,LlamaConfig,LlamaForCausalLM,"
-    "PreTrainedTokenizerFast,GenerationConfig",
-    "trl:SFTConfig,SFTTrainer",
+    "transformers:AutoConfig:AutoModelForCausalLM:AutoTokenizer:LlamaConfig:LlamaForCausalLM"
+    ":PreTrainedTokenizerFast:GenerationConfig",
+    "trl:SFTConfig:SFTTrainer",
     "peft",
     "datasets",
     "accelerate",
+    "snakemake.io",
     "snakemake.iocontainers",
     "snakemake.logging",
     "ftlab.logs",
@@ -469,6 +470,7 @@ def _log(msg: str) -> None:
 
 
 def _threads() -> list[str]:
+    """The names of this process's threads but jemalloc's (which forks safely)."""
     try:
         tids = os.listdir("/proc/self/task")
     except OSError:
@@ -480,19 +482,19 @@ def _threads() -> list[str]:
                 names.append(f.read().strip())
         except OSError:
             names.append("?")
-    return sorted(names)
+    return sorted(n for n in names if n != "jemalloc_bg_thd")
 
 
 def _preload(names: list[str]) -> list[str]:
-    """Import each name ("mod" or "mod:attr,attr"); the ones that failed."""
+    """Import each name ("mod" or "mod:attr:attr"); the ones that failed."""
     import importlib
 
     failed = []
     for name in names:
-        mod, _, attrs = name.partition(":")
+        mod, *attrs = name.split(":")
         try:
             module = importlib.import_module(mod)
-            for attr in filter(None, attrs.split(",")):
+            for attr in filter(None, attrs):
                 getattr(module, attr)
         except Exception as e:
             failed.append(f"{name} ({type(e).__name__}: {e})")
@@ -636,31 +638,46 @@ def _child(req: dict, fds: list[int], worker_pid: int, close: list) -> None:
 
 
 def _run_script(req: dict) -> int:
-    """Run the job's script file as `__main__` and shut down as the interpreter would."""
+    """Run the job's script file as `__main__`, as `python FILE` does, and end as the interpreter
+    would: wait for non-daemon threads, run atexit functions, release the script's globals (so
+    that, e.g., a file left open is flushed). Library modules are not torn down."""
     import atexit
-    import runpy
+    import builtins
+    import gc
     import threading
+    import types
 
+    path = req["run_file"]
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __builtins__=builtins, __cached__=None)
+    sys.modules["__main__"] = main
     try:
-        obj = pickle.loads(req["snakemake"])
-        runpy.run_path(req["run_file"], init_globals={"snakemake": obj}, run_name="__main__")
-        code = 0
+        main.snakemake = pickle.loads(req["snakemake"])
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec")
+        exec(code, main.__dict__)
+        status = 0
     except SystemExit as e:
-        code = _exit_code(e)
+        status = _exit_code(e)
     except BaseException as e:
         tb = e.__traceback__  # from the script's own frame on, as in-process
-        while tb is not None and tb.tb_frame.f_code.co_filename != req["run_file"]:
+        while tb is not None and tb.tb_frame.f_code.co_filename != path:
             tb = tb.tb_next
         if tb is not None:
             e = e.with_traceback(tb)
         sys.excepthook(type(e), e, e.__traceback__)
-        code = 130 if isinstance(e, KeyboardInterrupt) else 1
+        status = 130 if isinstance(e, KeyboardInterrupt) else 1
     try:
-        threading._shutdown()  # wait for non-daemon threads, as at interpreter exit
+        threading._shutdown()
     except Exception:
         pass
     atexit._run_exitfuncs()
-    return code
+    names = sorted(main.__dict__, key=lambda n: not n.startswith("_"))  # as CPython clears them
+    for name in names:
+        if name != "__builtins__":
+            main.__dict__[name] = None
+    gc.collect()
+    return status
 
 
 class _Job:
@@ -775,6 +792,16 @@ class Server:
         finally:
             for fd in fds:
                 os.close(fd)
+        try:
+            self.track(conn, pid, req)
+        except BaseException:  # never leave a child running that its job process cannot see
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            self.jobs.pop(pid, None)
+            raise
+
+    def track(self, conn: socket.socket, pid: int, req: dict) -> None:
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -917,8 +944,9 @@ def serve(
         listener = _listen(loc.socket)
         server = Server(listener, loc.socket, k, idle, lock_fd)
         _log(
-            f"serving {loc.socket} (imports took {time.monotonic() - started:.1f} s, "
-            f"threads {_threads()}, idle timeout {idle:g} s)"
+            f"serving {loc.socket} (started from {os.getcwd()}; imports took "
+            f"{time.monotonic() - started:.1f} s, {len(sys.modules)} modules; threads {_threads()};"
+            f" idle timeout {idle:g} s)"
         )
         server.loop()
         _log("idle: exiting")

@@ -14,6 +14,31 @@ first domain of each task). A run is "generalization/{plain|fticl}/{source}/seed
 
 A cell is (run group, eval task, eval setting): in_domain (the source itself), cross_domain
 (another domain of the source's task) or cross_task (any domain of another task).
+
+The real path is the same study over hub datasets (each a preset; `source: file` + `path:` reads
+a local export with the hub's columns), e.g. with an instruct student fine-tuned by LoRA:
+
+    tasks:
+      imdb: {preset: imdb, sizes: {train: 2000, validation: 100, test: 500}}
+      yelp_polarity: {preset: yelp_polarity, sizes: {train: 2000, validation: 100, test: 500}}
+      amazon_polarity: {preset: amazon_polarity, sizes: {train: 2000, validation: 100, test: 500}}
+      mrpc: {preset: mrpc}
+      paws: {preset: paws}
+      mnli: {preset: mnli}
+      snli: {preset: snli}
+      xsum: {preset: xsum}
+      cnn_dailymail: {preset: cnn_dailymail}
+      squad_qg: {preset: squad_qg}
+    studies:
+      generalization:
+        student: smollm2
+        tasks:
+          sentiment: {kind: classification, domains: [imdb, yelp_polarity, amazon_polarity]}
+          paraphrase: {kind: classification, domains: [mrpc, paws]}
+          nli: {kind: classification, domains: [mnli, snli]}
+          summarisation: {kind: generation, domains: [xsum, cnn_dailymail]}
+          question_generation: {kind: generation, domains: [squad_qg]}
+        finetune: {method: lora, max_seq_len: 2048}
 """
 
 from __future__ import annotations

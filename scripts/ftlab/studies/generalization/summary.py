@@ -342,22 +342,26 @@ def heatmap(summary: pd.DataFrame, study: dict, setting: str, path: str, claim_r
     cells = cells[cells["metric"] == cells["eval_kind"].map(PRIMARY)]
     cells = cells.set_index(["variant", "source", "eval_task"])
     value = np.full((len(rows), len(cols)), np.nan)
+    for i, (variant, source) in enumerate(rows):
+        for j, task in enumerate(cols):
+            if (variant, source, task) in cells.index:
+                value[i, j] = cells.loc[(variant, source, task)]["vs_base"]
+    finite = np.abs(value[np.isfinite(value)])
+    vmax = max(0.05, float(finite.max())) if finite.size else 0.05
     fig, ax = plt.subplots(figsize=(1.25 * len(cols) + 3.5, 0.55 * len(rows) + 3.2))
     for i, (variant, source) in enumerate(rows):
         for j, task in enumerate(cols):
             if (variant, source, task) not in cells.index:
                 continue
             r = cells.loc[(variant, source, task)]
-            value[i, j] = r["vs_base"]
             sig = r["vs_base_low"] > 0 or r["vs_base_high"] < 0
+            dark = abs(r["vs_base"]) > 0.6 * vmax  # white text on the deep colours
             ax.text(j, i, f"{r['vs_base']:+.2f}{'*' if sig else ''}", ha="center", va="center",
-                    fontsize=7)  # fmt: skip
+                    fontsize=7, color="white" if dark else "black")  # fmt: skip
             ctype = r["cell_type"]
             if ctype != "cross_task":
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.6,
                                        ls="-" if ctype == "in_domain" else "--"))  # fmt: skip
-    finite = np.abs(value[np.isfinite(value)])
-    vmax = max(0.05, float(finite.max())) if finite.size else 0.05
     im = ax.imshow(value, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
     labels = []
     for task in cols:

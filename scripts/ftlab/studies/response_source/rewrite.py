@@ -19,7 +19,8 @@ Two methods (`rewrite_method`; `auto` picks by the teacher's source):
   after them. It stops at the end of the line holding the last one. The gold's numbers are those
   of its steps in the order the human-style text states them (`style.Styled.numbers`), so the
   rewrite keeps the gold's content, numbers and order, in the teacher's words and layout. A
-  rewrite is kept when it wrote all of them, with the same signs, within the token budget.
+  rewrite is kept when it wrote all of them within the token budget, with the same signs, and
+  every equation line it wrote is true (the operators are the teacher's: a wrong one is caught).
 
 A kept question whose rewrite is not kept gets its gold text instead (trainset.py marks the row's
 source `gold_fallback`), so the source stays aligned with the others; the summary counts these.
@@ -80,6 +81,12 @@ class _Vocab:
             self.stop.add(tokenizer.eos_token_id)
         self.line_end = {i for i, t in enumerate(texts) if "\n" in t} | self.stop
         self.eos = tokenizer.eos_token_id
+        import torch
+
+        self.never_idx, self.stop_idx, self.digit_idx = (
+            torch.tensor(sorted(ids), dtype=torch.long)
+            for ids in (self.never, self.stop, self.digit_ids)
+        )
 
 
 class _Row:
@@ -103,8 +110,8 @@ class _Row:
         import torch
 
         scores = logits.clone()
-        scores[list(vocab.never)] = -torch.inf
-        digits = vocab.digit_ids
+        scores[vocab.never_idx.to(scores.device)] = -torch.inf
+        digits = vocab.digit_idx.to(scores.device)
         if (
             self.current is not None
             and self.started
@@ -114,7 +121,7 @@ class _Row:
         if self.consumed:
             scores[digits] = -torch.inf
             return int(scores.argmax())
-        scores[list(vocab.stop)] = -torch.inf
+        scores[vocab.stop_idx.to(scores.device)] = -torch.inf
         if self.current is not None:  # a gold number just ended: no digit may follow it
             scores[digits] = -torch.inf
             return int(scores.argmax())
@@ -202,6 +209,15 @@ def _same_numbers(rationale: str, gold: list[str]) -> bool:
     return re.findall(r"-?\d+", rationale) == list(gold)
 
 
+def _steps_true(rationale: str) -> bool:
+    """Every line that is an equation step (a op b = c) is arithmetically true: the numbers were
+    imposed, the operators and signs around them were the teacher's."""
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+           "/": lambda a, b: a // b if b else None}  # fmt: skip
+    return all(ops[s.op](int(s.a), int(s.b)) == int(s.c)
+               for s in style.parse(rationale) if s.is_equation)  # fmt: skip
+
+
 def rewrite(
     questions: pd.DataFrame,
     teacher_dir,
@@ -248,7 +264,8 @@ def rewrite(
         choices = cells.choices(row.choices)
         if method == "constrained":
             rationale, parsed = _cut(comp.text), row.answer if comp.text else None
-            kept = bool(rationale) and _same_numbers(rationale, gold.numbers())
+            kept = (bool(rationale) and _same_numbers(rationale, gold.numbers())
+                    and _steps_true(rationale))  # fmt: skip
             correct = kept
         else:
             rationale, raw = prompts.split_cot(comp.text)
