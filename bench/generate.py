@@ -111,7 +111,7 @@ def forward_floor(model, tokenizer, texts, outputs, batch_size) -> float:
     with torch.inference_mode():
         for i in range(0, len(seqs), batch_size):
             batch = seqs[i : i + batch_size]
-            ids, mask = generate._left_pad([s for s, _ in batch], tokenizer.pad_token_id, "cpu")
+            ids, mask = generate.left_pad([s for s, _ in batch], tokenizer.pad_token_id, "cpu")
             hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
             model.lm_head(hidden[:, -max(n for _, n in batch) :])
     return time.process_time() - start

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from ftlab import claims, logs, provenance, tables
+from ftlab.studies.data_scaling import plots
 from ftlab.studies.data_scaling import summary as data_scaling
 
 with logs.to(snakemake.log[0]) as log:
@@ -14,7 +15,7 @@ with logs.to(snakemake.log[0]) as log:
                                    p.seed)  # fmt: skip
     for r in rows:
         log.info("claim %s on %s: %s. %s", r["claim"], r["task"], r["verdict"], r["reason"])
-    data_scaling.plot(table, snakemake.output.plot, rows)
+    plots.plot(table, snakemake.output.plot, rows)
     prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
                               dict(snakemake.params.items()), seed=p.seed, started=started)  # fmt: skip
     tables.write(table, snakemake.output.table, "data_scaling", prov)

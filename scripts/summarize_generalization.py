@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from ftlab import claims, logs, provenance, tables
+from ftlab import claims, label_scoring, logs, provenance, tables  # noqa: F401 (label_scoring: its schema)
 from ftlab.studies.generalization import summary as generalization
 
 with logs.to(snakemake.log[0]) as log:

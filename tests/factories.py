@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ftlab.task_sources import TASK_COLUMNS
+
 if TYPE_CHECKING:  # imported where used: a child process that needs only a table stays light
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -121,17 +123,6 @@ TASK_DEFAULTS = {
     "gold_rationale": None,
     "metadata": "{}",
 }
-TASK_COLUMNS = [
-    "example_id",
-    "task",
-    "split",
-    "task_type",
-    "question",
-    "choices",
-    "answer",
-    "gold_rationale",
-    "metadata",
-]
 
 
 def task_table(rows: Iterable[dict]) -> pd.DataFrame:

@@ -16,6 +16,9 @@ NOT_RUN_BY_ANY_RULE = {
     "configcheck",  # run by the Snakefile itself (rules/common.smk) to validate the config
     "openai_teacher",  # imported by name; hashed per openai teacher (rules/inputs/rationales.smk)
     "worker",  # codehash.UNHASHED: runs a script unchanged in a fork, cannot change an output
+    "worker_child",  # codehash.UNHASHED: the worker's forked child (see "worker")
+    "worker_protocol",  # codehash.UNHASHED: what the worker's two sides agree on
+    "worker_server",  # codehash.UNHASHED: the worker itself (`python -m ftlab.worker`)
 }
 
 TREE = {

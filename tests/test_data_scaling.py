@@ -13,6 +13,7 @@ from factories import split_sums
 
 from ftlab import configcheck, prompts, runs, studies, tables
 from ftlab.studies import data_scaling as study
+from ftlab.studies.data_scaling import plots as P
 from ftlab.studies.data_scaling import summary as S
 from ftlab.studies.data_scaling import trainset
 
@@ -237,7 +238,7 @@ def test_summary_table_and_plot(tmp_path):
     wide = cot[cot["n"] > 0].pivot(index="n", columns="kind", values="rate")
     assert np.allclose(wide["format_error"] + wide["reasoning_error"], wide["error"])
     rows = S.claim_rows(ev, "student", resamples=300, seed=0)
-    S.plot(summary, tmp_path / "p.png", rows)
+    P.plot(summary, tmp_path / "p.png", rows)
     assert (tmp_path / "p.png").stat().st_size > 10_000
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from factories import save_model_dir, task_table, tiny_llama, tiny_tokenizer
 
-from ftlab import configcheck, label_scoring, prompts, sft, tables, tasks
+from ftlab import configcheck, kshot, label_scoring, prompts, sft, tables, tasks
 from ftlab.studies import generalization as study_pkg
 from ftlab.studies.generalization import summary, trainset
 
@@ -127,7 +127,7 @@ def test_plain_and_fticl_train_the_same_examples_and_targets():
     questions = dict(zip(table["example_id"], table["question"], strict=True))
     for eid, p, f in zip(plain["example_id"], plain["prompt"], fticl["prompt"], strict=True):
         assert p == prompts.direct_prompt(questions[eid])
-        blocks = f.split(label_scoring.DEMO_SEPARATOR)
+        blocks = f.split(kshot.DEMO_SEPARATOR)
         assert len(blocks) == 3 and blocks[-1] == p  # two demonstrations, then the question
         for block in blocks[:-1]:
             demo_q = block.split("\n")[0].removeprefix("Question: ")
@@ -378,7 +378,7 @@ def test_the_study_over_presets_read_from_local_files(tmp_path):
         tiny_llama(tok, seed=11, max_positions=2048), tok, tmp_path / "student"
     )
     rows = trainset.build(tabs["imdb"], "fticl", k=2, size=10, seed=0,
-                          tokenizer=label_scoring.load_tokenizer(model_dir))  # fmt: skip
+                          tokenizer=kshot.load_tokenizer(model_dir))  # fmt: skip
     assert rows["prompt"].str.startswith("<|system|>").all() and len(rows) == 10
     frames = []
     for run_i, run in enumerate(["student", *study_pkg.run_ids(study)]):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from factories import task_table, tiny_llama, tiny_model, tiny_tokenizer
 
-from ftlab import generate, label_scoring, prompts, tables
+from ftlab import generate, generation_metrics, kshot, label_scoring, prompts, tables
 from ftlab.settings import ConfigError
 
 # A small chat template: every turn tagged with its role, the assistant turn opened on request.
@@ -89,8 +89,8 @@ def test_restricted_scoring_on_a_chat_template_model(chat_tok):
     model = tiny_llama(chat_tok, seed=5)
     demos = [("What is 1 + 1?", None, "2"), ("What is 2 + 2?", None, "4")]
     texts = [
-        label_scoring.render(chat_tok, "What is 3 + 4?", None, demos),
-        label_scoring.render(chat_tok, "Is a robin a bird?", ["yes", "no"], []),
+        kshot.render(chat_tok, "What is 3 + 4?", None, demos),
+        kshot.render(chat_tok, "Is a robin a bird?", ["yes", "no"], []),
     ]
     # k-shot: every demonstration an earlier exchange, the assistant turn opened with "Answer:"
     assert texts[0] == (
@@ -150,45 +150,43 @@ def test_choice_tasks_score_the_letters():
 
 
 def test_demonstrations_are_seeded_per_example_and_never_the_question_itself():
-    pool = label_scoring.train_pool(classification_table(n_train=10))
-    a = label_scoring.demonstrations(pool, 3, 0, "q1")
-    assert list(a["example_id"]) == list(
-        label_scoring.demonstrations(pool, 3, 0, "q1")["example_id"]
-    )
-    assert list(a["example_id"]) != list(
-        label_scoring.demonstrations(pool, 3, 0, "q2")["example_id"]
-    )
+    pool = kshot.train_pool(classification_table(n_train=10))
+    a = kshot.demonstrations(pool, 3, 0, "q1")
+    assert list(a["example_id"]) == list(kshot.demonstrations(pool, 3, 0, "q1")["example_id"])
+    assert list(a["example_id"]) != list(kshot.demonstrations(pool, 3, 0, "q2")["example_id"])
     for key in pool["example_id"]:
-        drawn = label_scoring.demonstrations(pool, 4, 0, key, exclude=key)
+        drawn = kshot.demonstrations(pool, 4, 0, key, exclude=key)
         assert key not in set(drawn["example_id"]) and len(set(drawn["example_id"])) == 4
     with pytest.raises(ValueError, match="only 11"):
-        label_scoring.demonstrations(pool, 12, 0, "q")
+        kshot.demonstrations(pool, 12, 0, "q")
 
 
 def test_plain_fewshot_layout():
-    text = label_scoring.fewshot_text("Q3?", None, [("Q1?", None, "a"), ("Q2?", ["x", "y"], "B")])
+    text = kshot.fewshot_text("Q3?", None, [("Q1?", None, "a"), ("Q2?", ["x", "y"], "B")])
     assert text == (
         "Question: Q1?\nAnswer: a\n\nQuestion: Q2?\n(A) x\n(B) y\nAnswer: B\n\nQuestion: Q3?\nAnswer:"
     )
-    assert label_scoring.render(None, "Q3?", None, []) == prompts.direct_prompt("Q3?")
+    assert kshot.render(None, "Q3?", None, []) == prompts.direct_prompt("Q3?")
 
 
 def test_rouge_l_exact_match_and_chance():
-    assert label_scoring.rouge_l("the cat sat", "the cat sat") == pytest.approx(1.0)
-    assert label_scoring.rouge_l("sat the cat", "the cat sat") == pytest.approx(2 / 3)
-    assert label_scoring.rouge_l("", "the cat") == 0.0
+    assert generation_metrics.rouge_l("the cat sat", "the cat sat") == pytest.approx(1.0)
+    assert generation_metrics.rouge_l("sat the cat", "the cat sat") == pytest.approx(2 / 3)
+    assert generation_metrics.rouge_l("", "the cat") == 0.0
     # characters: partial credit inside one word, where words give none
-    assert label_scoring.rouge_l("olleh", "olleh", "characters") == pytest.approx(1.0)
-    assert 0 < label_scoring.rouge_l("ollhe", "olleh", "characters") < 1
-    assert label_scoring.rouge_l("ollhe", "olleh", "words") == 0.0
-    assert label_scoring.exact_match(" The Cat ", "the cat")
-    assert not label_scoring.exact_match("the dog", "the cat")
-    assert label_scoring.chance(["Yes", "No", "yes", "No", "No"], "accuracy") == pytest.approx(0.6)
+    assert generation_metrics.rouge_l("olleh", "olleh", "characters") == pytest.approx(1.0)
+    assert 0 < generation_metrics.rouge_l("ollhe", "olleh", "characters") < 1
+    assert generation_metrics.rouge_l("ollhe", "olleh", "words") == 0.0
+    assert generation_metrics.exact_match(" The Cat ", "the cat")
+    assert not generation_metrics.exact_match("the dog", "the cat")
+    majority = generation_metrics.chance(["Yes", "No", "yes", "No", "No"], "accuracy")
+    assert majority == pytest.approx(0.6)
     gold = ["alpha beta", "gamma delta", "alpha gamma", "beta beta"]
-    got = label_scoring.chance(gold, "rouge_l", seed=0)
-    assert 0 <= got < 1 and got == label_scoring.chance(gold, "rouge_l", seed=0)
-    assert label_scoring.chance(["a", "b", "c"], "exact_match") == 0.0  # no example pairs itself
-    assert math.isnan(label_scoring.chance(["a"], "accuracy"))
+    got = generation_metrics.chance(gold, "rouge_l", seed=0)
+    assert 0 <= got < 1 and got == generation_metrics.chance(gold, "rouge_l", seed=0)
+    # no example pairs itself
+    assert generation_metrics.chance(["a", "b", "c"], "exact_match") == 0.0
+    assert math.isnan(generation_metrics.chance(["a"], "accuracy"))
 
 
 def test_generation_scores_the_greedy_answer_line(tok):
@@ -207,8 +205,9 @@ def test_generation_scores_the_greedy_answer_line(tok):
                                stop_at_newline=True, progress=False)  # fmt: skip
         assert part["prediction"].tolist() == [prompts.split_direct(g.text) for g in gens]
     for r in frame.itertuples(index=False):
-        assert r.score == r.rouge_l == label_scoring.rouge_l(r.prediction, r.answer, "characters")
-        assert r.correct == label_scoring.exact_match(r.prediction, r.answer)
+        rouge = generation_metrics.rouge_l(r.prediction, r.answer, "characters")
+        assert r.score == r.rouge_l == rouge
+        assert r.correct == generation_metrics.exact_match(r.prediction, r.answer)
         assert list(r.labels) == [] and list(r.label_logprobs) == []
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ftlab import answers, solvers, tasks
+from ftlab import answers, solvers, task_wrappers, tasks
 
 SIZES = {"train": 300, "validation": 40, "test": 60}
 COMPARE = {
@@ -118,15 +118,16 @@ def test_splits_are_complete_and_disjoint(make):
 
 
 def test_wrap_is_not_passed_to_the_generator_and_unknown_kinds_fail():
-    config, wrap = solvers.split_wrap({"min_terms": 2, "wrap": {"kind": "compare"}})
+    config, wrap = task_wrappers.split_wrap({"min_terms": 2, "wrap": {"kind": "compare"}})
     assert config == {"min_terms": 2} and wrap == {"kind": "compare"}
-    assert solvers.split_wrap({"min_terms": 2}) == ({"min_terms": 2}, None)
+    assert task_wrappers.split_wrap({"min_terms": 2}) == ({"min_terms": 2}, None)
     with pytest.raises(ValueError, match="wrap.kind"):
-        solvers.split_wrap({"wrap": {"kind": "parity"}})
+        task_wrappers.split_wrap({"wrap": {"kind": "parity"}})
 
 
 def test_compare_step_wording():
-    assert solvers.difference_step(-2, -3) == "-2 - -3 = 1"
-    assert solvers.compare_step(10, 9) == "10 is greater than 9."
-    assert solvers.compare_step(9, 9) == "9 is not greater than 9."
-    assert solvers.compare_label(9, 9) == "No" and solvers.compare_label(-1, -3) == "Yes"
+    assert task_wrappers.difference_step(-2, -3) == "-2 - -3 = 1"
+    assert task_wrappers.compare_step(10, 9) == "10 is greater than 9."
+    assert task_wrappers.compare_step(9, 9) == "9 is not greater than 9."
+    assert task_wrappers.compare_label(9, 9) == "No"
+    assert task_wrappers.compare_label(-1, -3) == "Yes"

@@ -130,7 +130,7 @@ def _imports(path: Path, name: str | None) -> set[str]:
 # Execution infrastructure that cannot change an output, left out of every hash so that editing
 # it reruns nothing: the worker runs a rule script unchanged in a pre-imported fork
 # (tests/test_worker.py and a smoke run check that its tables equal in-process ones).
-UNHASHED = frozenset({"worker"})
+UNHASHED = frozenset({"worker", "worker_child", "worker_protocol", "worker_server"})
 
 
 def modules(script: str | Path) -> list[str]:

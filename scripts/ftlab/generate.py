@@ -134,7 +134,7 @@ def _shared_prefixes(model, trunks: list[list[int]], pad_id: int, probes):
     (trunk index, prompt ids), the cache of the tokens it shares with its trunk; returns
     [(prefix cache, ids still to feed)] in the order of `probes`. At least the probe's last token
     is always fed, so the model has logits to decode from."""
-    ids, mask = _left_pad(trunks, pad_id, model.device)
+    ids, mask = left_pad(trunks, pad_id, model.device)
     cache = _new_cache(model)
     model(
         input_ids=ids,
@@ -159,7 +159,7 @@ def _can_share(model) -> bool:
     return all(type(x) is _GrowingLayer for x in _new_cache(model).layers)
 
 
-def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -193,7 +193,7 @@ def _decode_batch(
     """
     device = model.device
     past, last_only = _new_cache(model), _last_logits_only(model)
-    ids, mask = _left_pad(rows, pad_id, device)
+    ids, mask = left_pad(rows, pad_id, device)
     if prefixes is not None and any(kv[0][0].shape[-2] for kv in prefixes):
         prefix_mask = _load_prefixes(past, prefixes, device)
         mask = torch.cat([prefix_mask, mask], dim=-1)

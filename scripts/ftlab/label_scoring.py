@@ -9,23 +9,17 @@ zero-shot or with k in-context demonstrations (k-shot).
   once, and all its labels continue from its KV cache in one pass (`label_logprobs`; the same
   numbers as one forward pass per label, which the tests check).
 * **Generation**: greedy decoding stopped at the end of the line (`generate.greedy`), scored
-  against the gold answer by ROUGE-L F1 (`rouge-score`: its word tokenizer, or characters, for
-  one-word answers) and by exact match after the task type's normalisation (`answers.py`).
-* **k-shot**: k demonstrations from the task's train split, drawn per test example by a generator
-  seeded with (seed, example id), so every model sees the same ones (paired comparisons). Plain
-  text: the demonstrations' direct prompts and answers, a blank line between examples, then the
-  question (`fewshot_text`). A model with a chat template sees each demonstration as an earlier
-  user/assistant exchange (`render`); zero-shot prompts are `prompts.render` as in `evaluate`.
+  against the gold answer by ROUGE-L F1 and by exact match (generation_metrics.py).
+* **k-shot**: k demonstrations from the task's train split, the same for every model, laid out
+  as plain text or as earlier chat turns (kshot.py); zero-shot prompts are `prompts.render` as in
+  `evaluate`.
 
-`chance` is what a model that knows the output's form but not the input would score: the most
-common label's share (classification), or each gold answer scored against another example's
-(generation). One table per (run, task): `path(run, task)`, schema "label_scores".
+Each eval setting's mean score is reported with its chance level (`generation_metrics.chance`).
+One table per (run, task): `path(run, task)`, schema "label_scores".
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import inspect
 import logging
 import math
@@ -36,7 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from . import answers, cells, generate, hub, prompts, runs, tables
+from . import answers, cells, generate, prompts, runs, tables
+from .generation_metrics import ROUGE_TOKENS, chance, exact_match, rouge_l
+from .kshot import demo_tuples, demonstrations, render, test_rows, train_pool
 from .settings import ConfigError
 from .settings import from_config as settings_from_config
 
@@ -44,9 +40,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("classification", "generation")
 SETTINGS = ("zero_shot", "k_shot")
-ROUGE_TOKENS = ("words", "characters")
 METRICS = {"classification": ("accuracy",), "generation": ("rouge_l", "exact_match")}
-DEMO_SEPARATOR = "\n\n"
 
 _str, _f64 = pa.string(), pa.float64()
 # one row per test example x eval setting of one run on one task (score_labels)
@@ -111,93 +105,6 @@ class Settings:
         return 0 if setting == "zero_shot" else self.k
 
 
-# --- examples and demonstrations ------------------------------------------------------------------
-
-
-def test_rows(table: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
-    """The test rows of a task table in table order (the first `limit` if set)."""
-    test = table[table["split"] == "test"]
-    if test.empty:
-        raise ValueError(f"task table for {sorted(set(table['task']))} has no test split rows")
-    return (test if limit is None else test.head(limit)).reset_index(drop=True)
-
-
-def train_pool(table: pd.DataFrame) -> pd.DataFrame:
-    """The train rows demonstrations are drawn from, in example-id order (table order aside)."""
-    train = table[table["split"] == "train"]
-    return train.sort_values("example_id", kind="stable").reset_index(drop=True)
-
-
-def _seed(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little")
-
-
-def demonstrations(
-    pool: pd.DataFrame, k: int, seed: int, key: str, exclude: str | None = None
-) -> pd.DataFrame:
-    """k rows of `pool` drawn without replacement by a generator seeded with (seed, key), in the
-    drawn order; `exclude` (an example id: the question itself, in training) is never drawn."""
-    if k == 0:
-        return pool.iloc[:0]
-    candidates = pool if exclude is None else pool[pool["example_id"] != exclude]
-    if len(candidates) < k:
-        raise ValueError(
-            f"{k} demonstrations asked, but the train split has only {len(candidates)} to draw from"
-        )
-    pick = np.random.default_rng(_seed(seed, key)).choice(len(candidates), size=k, replace=False)
-    return candidates.iloc[pick]
-
-
-def demo_tuples(demos: pd.DataFrame) -> list[tuple[str, list[str] | None, str]]:
-    return [
-        (q, cells.choices(c), str(a))
-        for q, c, a in zip(demos["question"], demos["choices"], demos["answer"], strict=True)
-    ]
-
-
-def fewshot_text(question: str, choices: list[str] | None, demos=()) -> str:
-    """The plain-format prompt: each demonstration's direct prompt and answer, then the question's
-    direct prompt, a blank line between examples. No demonstrations: `prompts.direct_prompt`."""
-    blocks = [prompts.direct_prompt(q, c) + prompts.direct_completion(a) for q, c, a in demos]
-    return DEMO_SEPARATOR.join([*blocks, prompts.direct_prompt(question, choices)])
-
-
-def render(tokenizer, question: str, choices: list[str] | None, demos=()) -> str:
-    """The prompt as the model sees it. Without a chat template: `fewshot_text`. With one:
-    zero-shot is `prompts.render` (as `evaluate` does); each demonstration is an earlier user turn
-    (its question block) answered by an assistant turn ("Answer: <answer>"), then the question,
-    and the assistant turn opened with "Answer:"."""
-    demos = list(demos)
-    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-        return fewshot_text(question, choices, demos)
-    if not demos:
-        return prompts.render(tokenizer, prompts.direct_prompt(question, choices))
-    messages = [{"role": "system", "content": prompts.SYSTEM}]
-    for q, c, a in demos:
-        messages.append({"role": "user", "content": prompts.question_block(q, c).strip()})
-        messages.append({"role": "assistant", "content": f"{prompts.ANSWER} {a}"})
-    messages.append({"role": "user", "content": prompts.question_block(question, choices).strip()})
-    head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return head + prompts.ANSWER
-
-
-def load_tokenizer(model_dir):
-    """A model directory's tokenizer, without loading its weights (hub pointers followed)."""
-    import json
-    from pathlib import Path
-
-    from transformers import AutoTokenizer
-
-    if hub.is_pointer(model_dir):
-        p = json.loads((Path(model_dir) / hub.POINTER).read_text())
-        return AutoTokenizer.from_pretrained(
-            p["name_or_path"],
-            revision=p["revision"],
-            trust_remote_code=bool(p["trust_remote_code"]),
-        )
-    return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-
-
 # --- labels and their log-likelihood --------------------------------------------------------------
 
 
@@ -244,23 +151,13 @@ def _keep(model, n: int) -> dict:
     return {"logits_to_keep": n} if takes else {}
 
 
-def _left_pad(rows: list[list[int]], pad_id: int, device):
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r) :] = 1
-    return ids.to(device), mask.to(device)
-
-
 def _batch_logprobs(model, prompt_rows, conts, pad_id) -> list[list[float]]:
     """Summed log-probabilities of each prompt's continuations: the prompts once (left-padded,
     KV cache kept), then every continuation from its prompt's cache in one right-padded pass."""
     from transformers import DynamicCache
 
     device = model.device
-    ids, mask = _left_pad(prompt_rows, pad_id, device)
+    ids, mask = generate.left_pad(prompt_rows, pad_id, device)
     cache = DynamicCache(config=model.config)
     out = model(
         input_ids=ids,
@@ -344,64 +241,6 @@ def label_logprobs(
     finally:
         model.train(was_training)
     return results
-
-
-# --- generation metrics ---------------------------------------------------------------------------
-
-
-class _Characters:
-    """rouge-score tokenizer over characters (lower-cased, whitespace dropped)."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return [c for c in text.lower() if not c.isspace()]
-
-
-@functools.cache
-def _scorer(tokens: str):
-    from rouge_score import rouge_scorer
-
-    if tokens not in ROUGE_TOKENS:
-        raise ValueError(f"rouge tokens {tokens!r} not in {ROUGE_TOKENS}")
-    tokenizer = _Characters() if tokens == "characters" else None
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False, tokenizer=tokenizer)
-
-
-def rouge_l(prediction: str | None, reference: str, tokens: str = "words") -> float:
-    """ROUGE-L F1 of `prediction` against `reference` (0 for an empty prediction)."""
-    if not prediction or not str(prediction).strip():
-        return 0.0
-    return float(_scorer(tokens).score(str(reference), str(prediction))["rougeL"].fmeasure)
-
-
-def exact_match(prediction: str | None, reference: str, task_type: str = "generation") -> bool:
-    """Equal after the task type's normalisation (answers.py)."""
-    return answers.is_correct(answers.parse(prediction, task_type), str(reference), task_type)
-
-
-def chance(
-    gold: list[str], metric: str, task_type: str = "generation", rouge_tokens: str = "words",
-    seed: int = 0,
-) -> float:  # fmt: skip
-    """The score of a model that knows the output's form but not the input.
-
-    accuracy: the share of the most common gold label (the best constant guess). rouge_l and
-    exact_match: each gold answer scored against another example's, paired by a seeded
-    permutation with no fixed point. NaN with fewer than two examples.
-    """
-    n = len(gold)
-    if n < 2:
-        return math.nan
-    if metric == "accuracy":
-        keys = [str(answers.parse(str(g), task_type) or g).lower() for g in gold]
-        return max(pd.Series(keys).value_counts()) / n
-    order = np.random.default_rng(seed).permutation(n)
-    partner = np.empty(n, dtype=int)
-    partner[order] = np.roll(order, -1)  # a cycle through every example: no one pairs with itself
-    if metric == "rouge_l":
-        return float(np.mean([rouge_l(gold[partner[i]], gold[i], rouge_tokens) for i in range(n)]))
-    if metric == "exact_match":
-        return float(np.mean([exact_match(gold[partner[i]], gold[i], task_type) for i in range(n)]))
-    raise ValueError(f"unknown metric {metric!r}")
 
 
 # --- one model on one task ------------------------------------------------------------------------

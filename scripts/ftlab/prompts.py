@@ -19,17 +19,6 @@ from __future__ import annotations
 
 import re
 
-# The distillation study's training targets (Wadhwa et al. 2024), in the order tables list them;
-# trainsets.py builds them, configcheck.py and the summary name them.
-DISTILLATION_VARIANTS = (
-    "label_only",  # direct prompt -> answer
-    "cot_before",  # CoT prompt -> rationale, answer
-    "cot_after",  # direct prompt -> answer, rationale
-    "cot_after_shuffled",  # ... rationale words in a seeded random order
-    "cot_after_key_tokens",  # ... only the top-k% most important rationale words
-    "cot_after_random_tokens",  # ... as many rationale words chosen at random (the control)
-)
-
 QUESTION = "Question:"
 REASONING = "Reasoning:"
 ANSWER = "Answer:"

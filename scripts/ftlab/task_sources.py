@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftlab import answers, solvers
+from ftlab import answers, solvers, task_wrappers
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def embedded(s) -> pd.DataFrame:
     generator = s.generator or s.name
     need = sum(s.sizes.values())
     tried = max(4 * need + 100, 1000)
-    config, wrap = solvers.split_wrap(s.generator_config)  # wrap: a few-label task over it
-    wrapper = solvers.Wrapper(wrap, s.seed, need) if wrap else None
+    config, wrap = task_wrappers.split_wrap(s.generator_config)  # wrap: a few-label task over it
+    wrapper = task_wrappers.Wrapper(wrap, s.seed, need) if wrap else None
     dataset = reasoning_gym.create_dataset(generator, seed=s.seed, size=tried, **config)
     rows, seen, duplicates, unsolved, disagreed = [], set(), 0, 0, 0
     for idx in range(tried):

@@ -34,7 +34,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from ftlab import claims, label_scoring, runs, stats, tables  # noqa: E402
+from ftlab import claims, generation_metrics, runs, stats, tables  # noqa: E402
 
 from . import CELL_TYPES, STUDY, cell_type, eval_tasks, groups, sources, task_of  # noqa: E402
 
@@ -188,7 +188,7 @@ def summarize(
     settings_ = list(study["eval_settings"])
     variants = list(study["variants"])
     chances = {
-        (task, metric): label_scoring.chance(
+        (task, metric): generation_metrics.chance(
             gold[task], metric, rouge_tokens=g[of[task]]["rouge_tokens"], seed=seed
         )
         for task in eval_tasks(study)

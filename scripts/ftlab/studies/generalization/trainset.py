@@ -5,7 +5,7 @@ with the same targets, the direct completion " <answer>"; they differ only in th
 
 * plain: the direct prompt (`prompts.direct_prompt`), as in the faithfulness study's label-only set;
 * fticl: k demonstrations drawn from the *other* training examples (a generator seeded with
-  (seed, example id)) before it, laid out as at k-shot evaluation (`label_scoring.render`). The
+  (seed, example id)) before it, laid out as at k-shot evaluation (`kshot.render`). The
   shared trainer's completion-only loss masks the whole prompt, demonstrations included, so they
   are context, never targets.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ftlab import cells, label_scoring, prompts
+from ftlab import cells, kshot, prompts
 
 from . import STUDY, VARIANTS
 
@@ -58,9 +58,9 @@ def build(
         if variant == "plain":
             prompts_.append(prompts.direct_prompt(row.question, choices))
             continue
-        drawn = label_scoring.demonstrations(pool, k, seed, row.example_id, row.example_id)
-        demos = label_scoring.demo_tuples(drawn)
-        prompts_.append(label_scoring.render(tokenizer, row.question, choices, demos))
+        drawn = kshot.demonstrations(pool, k, seed, row.example_id, row.example_id)
+        demos = kshot.demo_tuples(drawn)
+        prompts_.append(kshot.render(tokenizer, row.question, choices, demos))
     completions = [prompts.direct_completion(str(a)) for a in train["answer"]]
     if variant == "fticl" and tokenizer is not None and max_seq_len:
         for eid, p, c in zip(train["example_id"], prompts_, completions, strict=True):
