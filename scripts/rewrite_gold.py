@@ -1,5 +1,6 @@
 """Rule rewrite_gold: the teacher's rewrite of every kept question's gold rationale."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import logs, provenance, tables, teachers
 from ftlab.studies.response_source import rewrite, trainset
 

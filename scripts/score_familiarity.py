@@ -1,5 +1,6 @@
 """Rule score_familiarity: a trainset's completions scored under a base model, one row per example."""
 
+from ftlab.worker import delegated  # noqa: F401, I001 (first: may hand this job to a warm worker)
 from ftlab import familiarity, logs, provenance, tables
 
 with logs.to(snakemake.log[0]):

@@ -72,3 +72,26 @@ def test_each_study_section_opens_with_its_claims(smoke, report_html, sections):
         assert sections[study]["claims"] == [f"results/report/claims/{study}.html"]
         page = embedded(report_html, f"results/report/claims/{study}.html")
         assert "verdict" in page and "ci_low" in page
+
+
+def test_report_renders_in_a_real_browser(smoke, report_html, tmp_path):
+    """Headless Chromium loads the report (its JavaScript builds the page) and shows the
+    scorecard first and every study's section in the menu; a screenshot is kept for a look."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium here (.ci/run installs Debian's chromium)")
+    page = smoke.work / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout  # fmt: skip
+    menu = re.findall(r">(0 scorecard|[a-z_]+)<", dom)
+    assert "0 scorecard" in menu, "the scorecard section is not in the rendered menu"
+    for study in smoke.config["studies"]:
+        assert study in menu, f"no {study} section in the rendered report"
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1400,900", f"--screenshot={shot}",
+                    page.as_uri()], capture_output=True, timeout=120)  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 20_000  # a rendered page, not a blank one

@@ -14,7 +14,19 @@ REQUIRED = {"rule", "config", "config_hash", "inputs", "code", "packages", "seed
             "started", "finished"}  # fmt: skip
 
 
+def register_every_schema():
+    """Study tables are declared by the modules that write them: import every ftlab module."""
+    import importlib
+
+    from ftlab import codehash
+
+    for name in codehash.all_modules():
+        if name != "__init__" and not name.startswith("worker"):
+            importlib.import_module(f"ftlab.{name}")
+
+
 def test_every_table_is_typed_and_carries_provenance(smoke):
+    register_every_schema()
     results = smoke.work / "results"
     parquet = sorted(p for p in results.rglob("*.parquet") if "/." not in str(p))
     assert len(parquet) > 40
