@@ -4,7 +4,7 @@ the plots."""
 import pandas as pd
 
 from ftlab import claims, logs, provenance, tables
-from ftlab.studies.response_source import summary
+from ftlab.studies.response_source import plots, summary
 
 with logs.to(snakemake.log[0]) as log:
     started = provenance.now()
@@ -18,8 +18,8 @@ with logs.to(snakemake.log[0]) as log:
                               p.resamples, p.seed)  # fmt: skip
     for r in rows:
         log.info("claim %s on %s: %s. %s", r["claim"], r["task"], r["verdict"], r["reason"])
-    summary.plot_familiarity(table, snakemake.output.familiarity, rows)
-    summary.plot_forgetting(table, snakemake.output.forgetting, rows)
+    plots.plot_familiarity(table, snakemake.output.familiarity, rows)
+    plots.plot_forgetting(table, snakemake.output.forgetting, rows)
     prov = provenance.collect(snakemake.rule, dict(snakemake.input.items()),
                               dict(snakemake.params.items()), seed=p.seed, started=started)  # fmt: skip
     tables.write(table, snakemake.output.table, "response_source", prov)

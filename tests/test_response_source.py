@@ -15,7 +15,7 @@ from factories import split_sums, task_table, tiny_llama, tiny_tokenizer
 
 from ftlab import configcheck, prompts, stats, studies, tables
 from ftlab.studies import response_source as study
-from ftlab.studies.response_source import rewrite, style, summary, trainset
+from ftlab.studies.response_source import plots, rewrite, style, summary, trainset
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "resources/config.schema.yaml"
@@ -379,7 +379,7 @@ def test_reversed_and_missing_arms():
 def test_plots_are_written(tmp_path):
     evals, fam, q = inputs(n=60)
     table, got = run_summary(evals, fam, q, resamples=100)
-    for fn, name in ((summary.plot_familiarity, "f.png"), (summary.plot_forgetting, "g.png")):
+    for fn, name in ((plots.plot_familiarity, "f.png"), (plots.plot_forgetting, "g.png")):
         fn(table, str(tmp_path / name), list(got.values()))
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / name).stat().st_size > 10_000

@@ -287,3 +287,16 @@ def verdict(
     if sign * est.low < 0 and sign * est.high < 0:
         return "contradicted", f"The {iv} lies {'below' if sign > 0 else 'above'} 0."
     return "inconclusive", f"The {iv} contains 0."
+
+
+def seed_matrix(by_seed: dict, what: str) -> np.ndarray:
+    """{seed: per-example scores (a Series indexed by example_id)} -> a (seeds, examples) array,
+    seeds in order (None, a base model's, first), examples in one order for every seed: the
+    shape `paired_bootstrap` and `mean_ci` take. Every seed must have scored the same examples."""
+    ids = sorted(next(iter(by_seed.values())).index)
+    for seed, col in by_seed.items():
+        if sorted(col.index) != ids:
+            raise ValueError(f"{what}: seed {seed} was scored on other test questions than the "
+                             "other seeds")  # fmt: skip
+    order = sorted(by_seed, key=lambda s: -1 if s is None else s)
+    return np.array([by_seed[s].loc[ids].to_numpy(float) for s in order])

@@ -70,15 +70,7 @@ def scores(evals: list[pd.DataFrame], student: str) -> dict[tuple, np.ndarray]:
             ]
     out = {}
     for key, by_seed in cells.items():
-        ids = sorted(next(iter(by_seed.values())).index)
-        for seed, col in by_seed.items():
-            if sorted(col.index) != ids:
-                raise ValueError(
-                    f"{key[0]}/{key[1]}/{key[2]}: seed {seed} was scored on other test questions "
-                    "than the other seeds"
-                )
-        order = sorted(by_seed, key=lambda s: -1 if s is None else s)
-        out[key] = np.array([by_seed[s].loc[ids].to_numpy(float) for s in order])
+        out[key] = stats.seed_matrix(by_seed, "/".join(map(str, key)))
     return out
 
 

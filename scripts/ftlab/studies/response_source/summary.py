@@ -31,10 +31,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
@@ -49,6 +45,7 @@ from . import (  # noqa: E402
     STUDY,
     trainset,  # noqa: E402, F401 (registers the questions table it reads)
 )
+from .gate import _gate_passes, _iv, _nll_gap, gate_row  # noqa: E402
 
 SCHEMA = tables.register(
     "response_source",
@@ -102,12 +99,6 @@ CLAIMS = {
         "forgetting(gold) - forgetting(teacher)",
     ),
 }
-GATE = _claim(
-    "style_contrast_gate",
-    "Gate, not a paper claim: the gold and teacher responses differ in familiarity under the base "
-    "student (two-sided), so the accuracy comparisons test what the paper tests",
-    "nll/token(gold) - nll/token(teacher), two-sided",
-)
 GATED = ("teacher_gt_gold", "rewrite_gt_gold", "teacher_less_forgetting")
 
 
@@ -138,13 +129,7 @@ def scores(evals: list[pd.DataFrame], student: str, mode: str) -> dict[tuple, np
             ]
     out = {}
     for key, by_seed in cells.items():
-        ids = sorted(next(iter(by_seed.values())).index)
-        for seed, col in by_seed.items():
-            if sorted(col.index) != ids:
-                raise ValueError(f"{'/'.join(map(str, key))}: seed {seed} was scored on other "
-                                 "test questions than the other seeds")  # fmt: skip
-        order = sorted(by_seed, key=lambda s: -1 if s is None else s)
-        out[key] = np.array([by_seed[s].loc[ids].to_numpy(float) for s in order])
+        out[key] = stats.seed_matrix(by_seed, "/".join(map(str, key)))
     return out
 
 
@@ -305,16 +290,6 @@ def summarize(
     return out.drop(columns="_r").reset_index(drop=True)
 
 
-def _nll_gap(gold: pd.DataFrame, other: pd.DataFrame, resamples: int, seed: int, level=0.95):
-    ids = gold.index.intersection(other.index)
-    if len(ids) != len(gold) or len(ids) != len(other):
-        raise ValueError("familiarity tables of one task hold different training questions: "
-                         "the sources were not aligned")  # fmt: skip
-    a = -gold.loc[ids, "logprob_mean"].to_numpy(float)[None, :]
-    b = -other.loc[ids, "logprob_mean"].to_numpy(float)[None, :]
-    return stats.paired_bootstrap(a, b, resamples=resamples, seed=seed, level=level)
-
-
 # --- claims -------------------------------------------------------------------------------------
 
 
@@ -405,114 +380,3 @@ def claim_rows(
     for task, gap in gates.items():
         out.append(gate_row(task, gap, student))
     return out
-
-
-def _iv(est: stats.Estimate) -> str:
-    return f"{est.effect:+.4f} [{est.low:+.4f}, {est.high:+.4f}]"
-
-
-def _gate_passes(est: stats.Estimate) -> bool:
-    return (est.n_examples >= stats.MIN_N and not math.isnan(est.low)
-            and (est.low > 0 or est.high < 0))  # fmt: skip
-
-
-def gate_row(task: str, gap: stats.Estimate, student: str) -> dict:
-    """The style-contrast gate as a claims row (verdict supported = passed)."""
-    r = claims.row(STUDY, GATE, task, gap, student)
-    if _gate_passes(gap):
-        side = "less" if gap.effect > 0 else "MORE"
-        r["verdict"], r["reason"] = "supported", (
-            f"Gate passed: the gold - teacher NLL/token gap under {student}, {_iv(gap)} (95%), "
-            f"excludes 0: the gold is {side} familiar than the teacher's responses.")  # fmt: skip
-    else:
-        r["verdict"] = "not_tested" if gap.n_examples < stats.MIN_N else "inconclusive"
-        r["reason"] = (
-            f"Gate failed: the gold - teacher NLL/token gap under {student}, {_iv(gap)} (95%, "
-            f"n={gap.n_examples}), is within noise: no style contrast, so the accuracy and "
-            "forgetting claims are not tested.")  # fmt: skip
-    return r
-
-
-# --- plots --------------------------------------------------------------------------------------
-
-
-def _claim_lines(claim_rows: list[dict] | None) -> list[str]:
-    return [f"{r['task']}: {r['claim']} -> {r['verdict']} ({r['effect']:+.3f} "
-            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])" for r in claim_rows or []]  # fmt: skip
-
-
-def _footer(fig, lines: list[str]) -> None:
-    for i, line in enumerate(reversed(lines)):
-        fig.text(0.01, 0.01 + 0.03 * i, line, fontsize=6, ha="left", va="bottom")
-    fig.subplots_adjust(bottom=0.14 + 0.03 * len(lines))
-
-
-def plot_familiarity(table: pd.DataFrame, path: str, claim_rows=None) -> None:
-    """Per task: in-task accuracy against mean perplexity under the base student, one point per
-    source with 95% intervals on both axes; the untrained student's accuracy dashed."""
-    tasks = sorted(table["task"].unique()) or [""]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.6), squeeze=False)
-    colors = plt.get_cmap("tab10")
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for j, source in enumerate(SOURCES):
-            acc, ppl = (_metric(table, task, source, m, e) for m, e in
-                        (("accuracy", task), ("mean_perplexity", "")))  # fmt: skip
-            if acc is None or ppl is None:
-                continue
-            tok = _metric(table, task, source, "completion_tokens")
-            xerr = [[max(0, ppl["value"] - ppl["ci_low"])], [max(0, ppl["ci_high"] - ppl["value"])]]
-            yerr = [[max(0, acc["value"] - acc["ci_low"])], [max(0, acc["ci_high"] - acc["value"])]]
-            label = f"{source} ({tok['value']:.0f} tokens)" if tok is not None else source
-            ax.errorbar(ppl["value"], acc["value"], xerr=xerr, yerr=yerr, fmt="osD^"[j],
-                        markersize=9 - 2 * j, capsize=3, color=colors(j), alpha=0.85,
-                        label=label)  # fmt: skip
-        base = _metric(table, task, "base", "accuracy", task)
-        if base is not None:
-            ax.axhline(base["value"], ls="--", color="gray", lw=1, label="base student")
-        rho = _metric(table, task, POOLED, "spearman", task)
-        title = f"{task}: accuracy vs familiarity"
-        if rho is not None and not math.isnan(rho["value"]):
-            title += (
-                f"\nSpearman rho {rho['value']:+.2f} [{rho['ci_low']:+.2f}, {rho['ci_high']:+.2f}]"
-            )
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("mean per-example perplexity under the base student (lower: more familiar)")
-        ax.set_ylabel("test accuracy after fine-tuning")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=7)
-    _footer(
-        fig, _claim_lines([r for r in claim_rows or [] if r["claim"] != "teacher_less_forgetting"])
-    )
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_forgetting(table: pd.DataFrame, path: str, claim_rows=None) -> None:
-    """Per task: forgetting (base accuracy - run accuracy) per source on each other task and
-    pooled, with 95% paired intervals."""
-    tasks = sorted(table["task"].unique()) or [""]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.4), squeeze=False)
-    colors = plt.get_cmap("tab10")
-    for ax, task in zip(axes[0], tasks, strict=True):
-        part = table[(table["task"] == task) & (table["metric"] == "forgetting")]
-        evals = [t for t in dict.fromkeys(part["eval_task"]) if t != POOLED] + [POOLED]
-        sources = [s for s in SOURCES if s in set(part["source"])]
-        width = 0.8 / max(len(sources), 1)
-        for j, source in enumerate(sources):
-            sub = part[part["source"] == source].set_index("eval_task").reindex(evals)
-            err = np.nan_to_num(np.vstack([sub["value"] - sub["ci_low"],
-                                           sub["ci_high"] - sub["value"]]), nan=0.0)  # fmt: skip
-            xs = np.arange(len(evals)) - 0.4 + width * (j + 0.5)
-            ax.bar(xs, sub["value"], width, yerr=np.clip(err, 0, None), capsize=2, label=source,
-                   color=colors(SOURCES.index(source)))  # fmt: skip
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(np.arange(len(evals)), evals, fontsize=8)
-        ax.set_ylabel("forgetting: base accuracy - run accuracy")
-        ax.set_title(f"{task}: forgetting of the student's other tasks", fontsize=9)
-        if sources:
-            ax.legend(fontsize=7)
-    _footer(
-        fig, _claim_lines([r for r in claim_rows or [] if r["claim"] == "teacher_less_forgetting"])
-    )
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
