@@ -9,7 +9,9 @@ BIN     := $(VENV)/bin
 CORES   ?= all
 SNAKE_ARGS ?=
 
-.PHONY: run test lint format report clean-venv
+PRETRAIN_DIR ?= pretrain_run
+
+.PHONY: run test lint format report pretrain clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (ftlab needs Python 3.11)"; exit 1; }
@@ -25,6 +27,16 @@ $(BIN)/.installed: pyproject.toml
 
 run: $(BIN)/.installed
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) $(SNAKE_ARGS)
+
+# Rebuild the shipped base models (resources/base_models/) with the pipeline's own build_model
+# rule: bit for bit on CPU (same config, code and thread count), ~30 min on 2 cores.
+pretrain: $(BIN)/.installed
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) -d $(PRETRAIN_DIR) \
+		--configfile $(abspath config.yaml) $(abspath config/pretrain.yaml) \
+		results/models/teacher results/models/student
+	for m in teacher student; do \
+		$(BIN)/ftlab ship $(PRETRAIN_DIR)/results/models/$$m resources/base_models/$$m --root $(PRETRAIN_DIR) || exit 1; \
+	done
 
 report: $(BIN)/.installed
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --report report.html

@@ -28,10 +28,12 @@ rule train_tokenizer:
 
 
 rule build_model:
-    """Embedded: build a Llama and pretrain it here. hf/gguf: resolve and record the model."""
+    """Embedded: build a Llama and pretrain it here (or adopt its shipped checkpoint, after a
+    fingerprint check). hf/gguf: resolve and record the model."""
     input:
         tokenizer=tokenizer_for,
         tables=pretrain_tables,
+        checkpoint=checkpoint_for,
     output:
         directory(f"{RESULTS}/models/{{model}}"),
     log:

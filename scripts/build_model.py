@@ -6,6 +6,8 @@ from ftlab import logs, models, provenance
 with logs.to(snakemake.log[0]):
     started = provenance.now()
     spec = snakemake.params.spec
+    if snakemake.input.checkpoint:  # the config's path, resolved against the workflow directory
+        spec = {**spec, "checkpoint": snakemake.input.checkpoint}
     device = models.build(
         name=snakemake.wildcards.model,
         spec=spec,

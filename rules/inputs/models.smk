@@ -26,3 +26,11 @@ def tokenizer_for(wildcards):
     if config["models"][wildcards.model]["source"] == "embedded":
         return f"{RESULTS}/tokenizer"
     return []
+
+
+def checkpoint_for(wildcards):
+    """An embedded model's shipped checkpoint (relative to the workflow directory), or nothing."""
+    spec = config["models"][wildcards.model]
+    if spec["source"] != "embedded" or not spec.get("checkpoint"):
+        return []
+    return str(Path(workflow.basedir) / spec["checkpoint"])

@@ -4,6 +4,7 @@ ftlab audit [results_dir]        exit 1 and name the paths if any recorded input
 ftlab query "SELECT ..." [--db results/analysis/lab.duckdb]
 ftlab scorecard [--json] [--file results/analysis/scorecard.parquet]
 ftlab gates [--file results/analysis/gates.parquet]   exit 1 if any gate failed
+ftlab ship MODEL_DIR DEST [--root RUN_DIR]   a pretrained embedded model -> a shipped checkpoint
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def _gates(args) -> int:
     return 0 if result["passed"].all() else 1
 
 
+def _ship(args) -> int:
+    from . import checkpoints  # torch + transformers: only this command needs them
+
+    dest = checkpoints.ship(args.model_dir, args.dest, args.root)
+    print(f"shipped {args.model_dir} -> {dest}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftlab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gates", help="can this run resolve the claims? exit 1 if a gate failed")
     p.add_argument("--file", default="results/analysis/gates.parquet")
     p.set_defaults(func=_gates)
+    p = sub.add_parser("ship", help="copy a model pretrained here into a checkpoint (make pretrain)")
+    p.add_argument("model_dir")
+    p.add_argument("dest")
+    p.add_argument("--root", default=".", help="the run directory its provenance paths are in")
+    p.set_defaults(func=_ship)
     for p in sub.choices.values():
         p.add_argument("--max-rows", type=int, default=200, help="rows printed at most")
     args = parser.parse_args(argv)

@@ -157,6 +157,9 @@ def cross_references(config: dict) -> list[str]:
             f"models.{name}.pretrain.question_only_tasks",
             "task",
         )
+        if spec.get("checkpoint") and spec.get("source") != "embedded":
+            found.append(f"models.{name}.checkpoint: only an embedded model has a checkpoint "
+                         f"(source is {spec.get('source')!r})")  # fmt: skip
         if spec.get("source") == "embedded" and not pre.get("tasks"):
             found.append(f"models.{name}.pretrain.tasks: an embedded model needs at least one task")
         arch = spec.get("architecture") or {}

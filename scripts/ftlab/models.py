@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from . import hub, pretrain, provenance, tables
+from . import checkpoints, hub, pretrain, provenance, tables
 from .settings import ConfigError
 from .settings import from_config as settings_from_config
 
@@ -101,8 +101,8 @@ def build(
 
 
 def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
-    """A Llama of `architecture`, pretrained on `pretrain` (see pretrain.py), saved with its
-    tokenizer and train log."""
+    """A Llama of `architecture`, pretrained on `pretrain` (see pretrain.py) or adopted from its
+    shipped `checkpoint` (checkpoints.py), saved with its tokenizer and train log."""
     started = provenance.now()
     arch = Architecture.from_config(spec.get("architecture", {}), f"models.{name}.architecture")
     settings = pretrain.Settings.from_config(spec.get("pretrain", {}), f"models.{name}.pretrain")
@@ -113,21 +113,20 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
             f"architecture.max_position_embeddings {arch.max_position_embeddings}"
         )
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    frames = [tables.read(p, "tasks") for p in table_paths]
-    texts = pretrain.corpus(frames, settings, seed)
-    stream, mask = pretrain.token_stream(texts, tokenizer, settings.question_loss)
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(llama_config(arch, tokenizer))
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info(
-        "models.%s: %d parameters, corpus %d texts / %d tokens",
-        name,
-        n_params,
-        len(texts),
-        len(stream),
-    )
     device = pick_device()
-    train_log = pretrain.train(model, stream, settings, seed, device=device, mask=mask)
+    if spec.get("checkpoint"):
+        model, train_log = checkpoints.adopt(name, spec, tokenizer_dir, table_paths)
+        log.info("models.%s: adopted checkpoint %s (fingerprint matches)", name, spec["checkpoint"])
+    else:
+        frames = [tables.read(p, "tasks") for p in table_paths]
+        texts = pretrain.corpus(frames, settings, seed)
+        stream, mask = pretrain.token_stream(texts, tokenizer, settings.question_loss)
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(llama_config(arch, tokenizer))
+        n_params = sum(p.numel() for p in model.parameters())
+        log.info("models.%s: %d parameters, corpus %d texts / %d tokens",
+                 name, n_params, len(texts), len(stream))  # fmt: skip
+        train_log = pretrain.train(model, stream, settings, seed, device=device, mask=mask)
     record = provenance.collect(
         "build_model",
         {"tokenizer": str(tokenizer_dir), "tables": list(table_paths)},
