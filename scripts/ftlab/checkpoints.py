@@ -99,7 +99,9 @@ def ship(model_dir: str | os.PathLike, dest: str | os.PathLike, root: str | os.P
     names = record["input_names"]
     tables_ = [str(root / p) for p in names["tables"]]
     fp = fingerprint(spec, root / names["tokenizer"], tables_)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, use_safetensors=True, dtype=torch.float32
+    )
     with tables.atomic_dir(dest) as tmp:
         model.to(torch.bfloat16).save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp)

@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gates", help="can this run resolve the claims? exit 1 if a gate failed")
     p.add_argument("--file", default="results/analysis/gates.parquet")
     p.set_defaults(func=_gates)
-    p = sub.add_parser("ship", help="copy a model pretrained here into a checkpoint (make pretrain)")
+    p = sub.add_parser(
+        "ship", help="copy a model pretrained here into a checkpoint (make pretrain)"
+    )
     p.add_argument("model_dir")
     p.add_argument("dest")
     p.add_argument("--root", default=".", help="the run directory its provenance paths are in")

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ftlab import prompts, tables
+from ftlab import inference, prompts, tables
 from ftlab.settings import ConfigError
 from ftlab.settings import from_config as settings_from_config
 
@@ -144,27 +144,19 @@ def score_encoded(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if pad_id is None:
         pad_id = getattr(model.config, "pad_token_id", None) or 0
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i].ids))  # longest first: OOM early
     out: list[Score | None] = [None] * len(rows)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                batch = order[b : b + batch_size]
-                ids, mask, positions, offsets = _pad([rows[i] for i in batch], pad_id, padding_side)
-                ids, mask, positions = (t.to(model.device) for t in (ids, mask, positions))
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-                # token t is predicted by the logits at t - 1
-                logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-                token_lp = logprobs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).double()
-                for j, i in enumerate(batch):
-                    r, start = rows[i], offsets[j]
-                    first, last = start + r.prompt_tokens - 1, start + len(r.ids) - 1
-                    total = float(token_lp[j, first:last].sum())
-                    out[i] = Score(total, r.completion_tokens)
-    finally:
-        model.train(was_training)
+    with inference.evaluating(model):
+        for batch in inference.longest_first([len(r.ids) for r in rows], batch_size):
+            ids, mask, positions, offsets = _pad([rows[i] for i in batch], pad_id, padding_side)
+            ids, mask, positions = (t.to(model.device) for t in (ids, mask, positions))
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            # token t is predicted by the logits at t - 1
+            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            token_lp = logprobs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).double()
+            for j, i in enumerate(batch):
+                r, start = rows[i], offsets[j]
+                first, last = start + r.prompt_tokens - 1, start + len(r.ids) - 1
+                out[i] = Score(float(token_lp[j, first:last].sum()), r.completion_tokens)
     return out
 
 

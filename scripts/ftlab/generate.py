@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
+from . import inference
 from .prompts import render
 
 MIN_COMMON_PREFIX = 4  # tokens every prompt starts with, from which they are run once for all
@@ -245,9 +246,7 @@ def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id):
     what it shares with its trunk."""
     n = len(encoded)
     if trunks is None:
-        order = sorted(range(n), key=lambda i: -len(encoded[i]))
-        for b in range(0, n, batch_size):
-            batch = order[b : b + batch_size]
+        for batch in inference.longest_first([len(e) for e in encoded], batch_size):
             yield batch, [encoded[i] for i in batch], None
         return
     by_trunk: dict[int, list[int]] = {}
@@ -324,27 +323,19 @@ def greedy(
     if do_sample:
         generator = torch.Generator(device=model.device).manual_seed(seed)
     results: list[Generation | None] = [None] * len(prompts)
-    was_training = model.training
-    model.eval()
     bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not progress)
-    try:
-        with torch.inference_mode():
-            for batch, rows, prefixes in _batches(
-                model, encoded, trunk_of, trunks, batch_size, pad_id
-            ):
-                outs, done = _decode_batch(
-                    model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature,
-                    generator, prefixes,
-                )  # fmt: skip
-                for i, ids, fin in zip(batch, outs, done, strict=True):
-                    results[i] = Generation(
-                        text=_text(tokenizer, ids, stop_at_newline),
-                        prompt_tokens=len(encoded[i]),
-                        generated_tokens=len(ids),
-                        finished=fin,
-                    )
-                bar.update(len(batch))
-    finally:
-        bar.close()
-        model.train(was_training)
+    with bar, inference.evaluating(model):
+        for batch, rows, prefixes in _batches(model, encoded, trunk_of, trunks, batch_size, pad_id):
+            outs, done = _decode_batch(
+                model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature,
+                generator, prefixes,
+            )  # fmt: skip
+            for i, ids, fin in zip(batch, outs, done, strict=True):
+                results[i] = Generation(
+                    text=_text(tokenizer, ids, stop_at_newline),
+                    prompt_tokens=len(encoded[i]),
+                    generated_tokens=len(ids),
+                    finished=fin,
+                )
+            bar.update(len(batch))
     return results

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from . import answers, cells, generate, prompts, runs, tables
+from . import answers, cells, generate, inference, prompts, runs, tables
 from .generation_metrics import ROUGE_TOKENS, chance, exact_match, rouge_l
 from .kshot import demo_tuples, demonstrations, render, test_rows, train_pool
 from .settings import ConfigError
@@ -225,21 +225,14 @@ def label_logprobs(
             f"a prompt and label take {longest} tokens, more than the model's {limit} positions "
             "(fewer demonstrations, k, or shorter examples)"
         )
-    order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
     results: list[np.ndarray | None] = [None] * len(texts)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                batch = order[b : b + batch_size]
-                rows = _batch_logprobs(
-                    model, [encoded[i] for i in batch], [conts[i] for i in batch], pad_id
-                )
-                for i, values in zip(batch, rows, strict=True):
-                    results[i] = np.asarray(values, dtype=float)
-    finally:
-        model.train(was_training)
+    with inference.evaluating(model):
+        for batch in inference.longest_first([len(e) for e in encoded], batch_size):
+            rows = _batch_logprobs(
+                model, [encoded[i] for i in batch], [conts[i] for i in batch], pad_id
+            )
+            for i, values in zip(batch, rows, strict=True):
+                results[i] = np.asarray(values, dtype=float)
     return results
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ftlab import prompts
+from ftlab import inference, prompts
 
 METHODS = ("saliency", "leave_one_out")
 _WORD = re.compile(r"\S+")
@@ -165,16 +165,12 @@ def score(
     """Importance of every word of every rationale; `examples` are (CoT prompt, rationale, gold answer)."""
     if method not in METHODS:
         raise ValueError(f"importance method {method!r} is not one of {METHODS}")
-    was_training = model.training
-    model.eval()
-    try:
+    with inference.evaluating(model, grad=True):  # saliency needs gradients
         if method == "saliency":
             encoded = [_encode(tokenizer, p, r, a) for p, r, a in examples]
             scores = _saliency(model, tokenizer, encoded, batch_size, progress)
         else:
             scores = _leave_one_out(model, tokenizer, examples, batch_size, progress)
-    finally:
-        model.train(was_training)
     # words with no token of their own (cannot happen with offsets, but be total) score 0
     return [
         np.pad(s, (0, len(_WORD.findall(r.strip())) - len(s)))[: len(_WORD.findall(r.strip()))]

@@ -33,7 +33,17 @@ import re
 
 import pandas as pd
 
-from ftlab import answers, cells, prompts, provenance, rationales, tables, teachers
+from ftlab import (
+    answers,
+    cells,
+    generate,
+    inference,
+    prompts,
+    provenance,
+    rationales,
+    tables,
+    teachers,
+)
 
 from . import style
 
@@ -157,44 +167,31 @@ def constrained(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else vocab.eos
     encoded = [tokenizer(prompts.render(tokenizer, p))["input_ids"] for p in prompt_list]
     out: list[teachers.Completion | None] = [None] * len(prompt_list)
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                batch = order[b : b + batch_size]
-                width = max(len(encoded[i]) for i in batch)
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for j, i in enumerate(batch):
-                    ids[j, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                    mask[j, width - len(encoded[i]) :] = 1
-                ids, mask = ids.to(model.device), mask.to(model.device)
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                rows = [_Row([n.lstrip("-") for n in targets[i]]) for i in batch]
-                cache = DynamicCache(config=model.config)
-                for _ in range(max_new_tokens):
-                    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                   past_key_values=cache, use_cache=True).logits[:, -1].float()  # fmt: skip
-                    nxt = []
-                    for j, row in enumerate(rows):
-                        token = pad if row.done else row.choose(logits[j], vocab)
-                        if not row.done:
-                            row.push(token, vocab)
-                        nxt.append(token)
-                    if all(r.done for r in rows):
-                        break
-                    ids = torch.tensor(nxt, device=model.device).unsqueeze(-1)
-                    mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
-                    positions = positions[:, -1:] + 1
-                for j, i in enumerate(batch):
-                    text = tokenizer.decode(rows[j].ids, skip_special_tokens=True)
-                    complete = rows[j].consumed
-                    out[i] = teachers.Completion(text if complete else "", len(encoded[i]),
-                                                 len(rows[j].ids))  # fmt: skip
-    finally:
-        model.train(was_training)
+    with inference.evaluating(model):
+        for batch in inference.longest_first([len(e) for e in encoded], batch_size):
+            ids, mask = generate.left_pad([encoded[i] for i in batch], pad, model.device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            rows = [_Row([n.lstrip("-") for n in targets[i]]) for i in batch]
+            cache = DynamicCache(config=model.config)
+            for _ in range(max_new_tokens):
+                logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                               past_key_values=cache, use_cache=True).logits[:, -1].float()  # fmt: skip
+                nxt = []
+                for j, row in enumerate(rows):
+                    token = pad if row.done else row.choose(logits[j], vocab)
+                    if not row.done:
+                        row.push(token, vocab)
+                    nxt.append(token)
+                if all(r.done for r in rows):
+                    break
+                ids = torch.tensor(nxt, device=model.device).unsqueeze(-1)
+                mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=-1)
+                positions = positions[:, -1:] + 1
+            for j, i in enumerate(batch):
+                text = tokenizer.decode(rows[j].ids, skip_special_tokens=True)
+                complete = rows[j].consumed
+                out[i] = teachers.Completion(text if complete else "", len(encoded[i]),
+                                             len(rows[j].ids))  # fmt: skip
     return out
 
 
