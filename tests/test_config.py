@@ -22,10 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "resources" / "config.schema.yaml"
 BAD_DIR = ROOT / "tests" / "configs" / "bad"
 BAD = sorted(BAD_DIR.glob("*.yaml"))
+# config/pretrain.yaml is an overlay on config.yaml (`make pretrain`), not a config of its own
+PRETRAIN_OVERLAY = ROOT / "config" / "pretrain.yaml"
 GOOD = [
     ROOT / "config.yaml",
     *sorted((ROOT / "tests" / "configs").glob("*.yaml")),
-    *sorted((ROOT / "config").glob("*.yaml")),
+    *sorted(p for p in (ROOT / "config").glob("*.yaml") if p != PRETRAIN_OVERLAY),
 ]
 STUDY_CHECKS = {s: importlib.import_module(f"ftlab.studies.{s}").check for s in studies.STUDIES}
 
@@ -76,6 +78,23 @@ def test_bad_config_is_rejected_naming_the_key(path):
 @pytest.mark.parametrize("path", GOOD, ids=[p.stem for p in GOOD])
 def test_shipped_configs_are_valid(path):
     assert problems_of(path) == []
+
+
+def test_pretrain_overlay_turns_every_checkpoint_off_and_nothing_else():
+    """`--configfile config.yaml config/pretrain.yaml` (Snakemake deep-merges them) is the default
+    with every shipped checkpoint off, so build_model pretrains the same specs here."""
+    from snakemake.utils import update_config
+
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    merged = copy.deepcopy(default)
+    update_config(merged, yaml.safe_load(PRETRAIN_OVERLAY.read_text()))
+    shipped = {n for n, m in default["models"].items() if m.get("checkpoint")}
+    assert shipped and all(merged["models"][n]["checkpoint"] is None for n in shipped)
+    for n in shipped:
+        merged["models"][n]["checkpoint"] = default["models"][n]["checkpoint"]
+    assert merged == default
+    update_config(merged, yaml.safe_load(PRETRAIN_OVERLAY.read_text()))
+    assert problems(merged) == []
 
 
 def test_pending_bad_configs_exist():
