@@ -3,10 +3,10 @@
 `.ci/run` starts the cluster with tests/slurm/start.sh (a node with one fake GPU); elsewhere the
 test is skipped unless SLURM answers. It checks what a cluster user relies on: every job of the
 run went through SLURM and completed, the GPU stages asked for their GPU, and the tables are the
-same as a local run's. The cluster runs one study's chain (the distillation claims: every stage
-kind from task tables through tokenizer, pretraining, rationales, trainsets, fine-tuning and
-evaluation to an analysis table, ~50 jobs), not the whole smoke DAG: each SLURM job pays a cold
-Python start (the warm worker is off under SLURM), and the other studies' jobs are the same rules.
+same as a local run's. The cluster runs one fine-tuned run's chain (its evaluation: task tables,
+tokenizer, both models, teacher rationales, trainset, fine-tuning, evaluation; 13 jobs, every
+model stage kind), not the whole smoke DAG: each SLURM job pays a cold Python start (the warm
+worker is off under SLURM), and the other jobs are the same rules with other wildcards.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SLURM_ARGS = [
     "--retries",
     "0",
 ]
-TARGET = "results/analysis/claims/distillation.parquet"
+TARGET = "results/eval/distillation/cot_after/chain_sum/seed0/chain_sum.parquet"
 RUN_TIMEOUT_S = 1800  # the smoke run takes a few minutes on an idle 2-core machine
 # What differs between any two runs by design: the provenance table (hashes of files with their
 # metadata, times) and wall-clock columns.
