@@ -31,9 +31,9 @@ run: $(BIN)/.installed
 # Rebuild the shipped base models (resources/base_models/) with the pipeline's own build_model
 # rule: bit for bit on CPU (same config, code and thread count), ~30 min on 2 cores.
 pretrain: $(BIN)/.installed
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) -d $(PRETRAIN_DIR) \
-		--configfile $(abspath config.yaml) $(abspath config/pretrain.yaml) \
-		results/models/teacher results/models/student
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake results/models/teacher results/models/student \
+		--cores $(CORES) -d $(PRETRAIN_DIR) \
+		--configfile $(abspath config.yaml) $(abspath config/pretrain.yaml)
 	for m in teacher student; do \
 		$(BIN)/ftlab ship $(PRETRAIN_DIR)/results/models/$$m resources/base_models/$$m --root $(PRETRAIN_DIR) || exit 1; \
 	done
