@@ -29,7 +29,7 @@ run: $(BIN)/.installed
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) $(SNAKE_ARGS)
 
 # Rebuild the shipped base models (resources/base_models/) with the pipeline's own build_model
-# rule: bit for bit on CPU (same config, code and thread count), ~30 min on 2 cores.
+# rule: bit for bit on CPU (same config, code and thread count), ~40 min on 2 cores.
 pretrain: $(BIN)/.installed
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake results/models/teacher results/models/student \
 		--cores $(CORES) -d $(PRETRAIN_DIR) \

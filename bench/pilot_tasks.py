@@ -131,8 +131,7 @@ def accuracy(model, tok, frame: pd.DataFrame, mode: str) -> float:
 
 
 def pretrain_model(name, arch, settings, frames, tok, seed=0):
-    texts = pretrain.corpus(frames, settings, seed)
-    stream, mask = pretrain.token_stream(texts, tok, settings.question_loss)
+    texts, stream, mask = pretrain.corpus_tokens(frames, settings, seed, tok)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(models.llama_config(arch, tok))
     n = sum(p.numel() for p in model.parameters())

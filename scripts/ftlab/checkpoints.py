@@ -36,8 +36,7 @@ def fingerprint(spec: dict, tokenizer_dir: str | os.PathLike, table_paths: list[
     settings = pretrain.Settings.from_config(spec.get("pretrain", {}))
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     frames = [tables.read(p, "tasks") for p in table_paths]
-    texts = pretrain.corpus(frames, settings, int(spec.get("seed", 0)))
-    stream, mask = pretrain.token_stream(texts, tokenizer, settings.question_loss)
+    _, stream, mask = pretrain.corpus_tokens(frames, settings, int(spec.get("seed", 0)), tokenizer)
     corpus = hashlib.sha256(stream.numpy().tobytes() + mask.numpy().tobytes()).hexdigest()
     return {
         "spec": json.loads(provenance.stable_json({k: spec.get(k) for k in SPEC_KEYS})),

@@ -119,8 +119,7 @@ def build_embedded(name, spec, out_dir, tokenizer_dir, table_paths) -> str:
         log.info("models.%s: adopted checkpoint %s (fingerprint matches)", name, spec["checkpoint"])
     else:
         frames = [tables.read(p, "tasks") for p in table_paths]
-        texts = pretrain.corpus(frames, settings, seed)
-        stream, mask = pretrain.token_stream(texts, tokenizer, settings.question_loss)
+        texts, stream, mask = pretrain.corpus_tokens(frames, settings, seed, tokenizer)
         torch.manual_seed(seed)
         model = LlamaForCausalLM(llama_config(arch, tokenizer))
         n_params = sum(p.numel() for p in model.parameters())

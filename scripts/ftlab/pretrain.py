@@ -114,6 +114,13 @@ def token_stream(
     return torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.bool)
 
 
+def corpus_tokens(frames: Iterable[pd.DataFrame], settings: Settings, seed: int, tokenizer):
+    """(texts, token stream, loss mask) of the pretraining corpus: `corpus`, then `token_stream`."""
+    texts = corpus(frames, settings, seed)
+    stream, mask = token_stream(texts, tokenizer, settings.question_loss)
+    return texts, stream, mask
+
+
 def lr_at(step: int, settings: Settings) -> float:
     """Linear warm-up to `lr`, then cosine decay to `min_lr_ratio * lr`."""
     if step < settings.warmup_steps:
