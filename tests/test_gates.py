@@ -39,9 +39,13 @@ def test_precision_gate_reads_every_measured_claim():
              ci_high=0.1, level=0.95),
         dict(study="s", claim="c", task="t", models="m", verdict="not_tested", ci_low=None,
              ci_high=None, level=None),
-    ])  # fmt: skip
+        dict(study="s", claim="d", task="t", models="m", verdict="supported", ci_low=2.2,
+             ci_high=2.4, level=0.95, unit="nats/token"),
+    ]).fillna({"unit": "proportion"})  # fmt: skip
     rows = gates.precise(claims, T)
-    assert [r["passed"] for r in rows] == [True, False]  # not-tested claims have no interval
+    # not-tested claims have no interval; an NLL gap is not in points
+    assert [r["passed"] for r in rows] == [True, False]
+    assert [r["subject"] for r in rows] == ["s/a/t (m)", "s/b/t (m)"]
 
 
 def test_cli_prints_every_gate_and_fails_on_one(tmp_path, capsys):

@@ -80,13 +80,25 @@ def gates_plan():
                 ]
                 plan.append(("learns_with_room", f"distillation/label_only on {task}",
                              task_table(task), evals, "direct"))  # fmt: skip
+    # a student's pretraining tasks, scored in the format most of its worked examples showed
+    # (with their rationale unless pretrain.direct_fraction > 0.5)
     students = {s["student"] for s in studies_.values() if "student" in s}
+    evaluated = (
+        set(eval_tasks()),
+        set(eval_models()),
+        set(config["evaluation"]["modes"]),
+    )
     for student in sorted(students):
-        spec = config["models"][student]
-        for task in (spec.get("pretrain") or {}).get("tasks", []):
-            if task in eval_tasks() and student in eval_models():
-                plan.append(("student_pretrained", f"{student} on {task}", task_table(task),
-                             [runs.eval_path(student, task)], "direct"))  # fmt: skip
+        pretrain = config["models"][student].get("pretrain") or {}
+        mode = "direct" if pretrain.get("direct_fraction", 0) > 0.5 else "cot"
+        for task in pretrain.get("tasks", []):
+            if (
+                task in evaluated[0]
+                and student in evaluated[1]
+                and mode in evaluated[2]
+            ):
+                plan.append(("student_pretrained", f"{student} on {task} ({mode})",
+                             task_table(task), [runs.eval_path(student, task)], mode))  # fmt: skip
     return plan
 
 

@@ -23,6 +23,7 @@ COLUMNS = [
     ("task", pa.string()),
     ("claim_text", pa.string()),
     ("comparison", pa.string()),
+    ("unit", pa.string()),
     ("effect", pa.float64()),
     ("ci_low", pa.float64()),
     ("ci_high", pa.float64()),
@@ -44,6 +45,9 @@ class Claim:
     """One claim: an id, its plain-language text, what is compared, and the claimed direction.
 
     direction is "greater" (effect > 0), "less" (effect < 0) or "equal" (|effect| < margin).
+    unit is what the effect is counted in: "proportion" (accuracies, rates, Lanham scores: a
+    point is 0.01), or another ("nats/token", "exponent"), which the precision gate leaves to
+    the claim's own interval.
     """
 
     id: str
@@ -51,6 +55,7 @@ class Claim:
     comparison: str
     direction: str
     margin: float | None = None
+    unit: str = "proportion"
 
     def __post_init__(self):
         if self.direction not in stats.DIRECTIONS:
@@ -82,6 +87,7 @@ def row(
         "task": task,
         "claim_text": claim.text,
         "comparison": claim.comparison,
+        "unit": claim.unit,
         "effect": float(est.effect),
         "ci_low": float(est.low),
         "ci_high": float(est.high),
@@ -106,6 +112,7 @@ def not_tested_row(study: str, claim: Claim, task: str, reason: str, models="") 
         "task": task,
         "claim_text": claim.text,
         "comparison": claim.comparison,
+        "unit": claim.unit,
         "effect": nan,
         "ci_low": nan,
         "ci_high": nan,

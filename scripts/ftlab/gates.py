@@ -82,9 +82,13 @@ def student_knows_its_pretraining(evals: pd.DataFrame, majority: float, t: Thres
 
 
 def precise(claims: pd.DataFrame, t: Thresholds) -> list[dict]:
-    """Every measured headline comparison: its interval's half-width is at most max_half_width."""
+    """Every measured comparison of proportions (accuracies, rates, Lanham scores): its
+    interval's half-width is at most max_half_width, in points. Effects in other units (an NLL
+    gap in nats/token, a power-law exponent) have no common scale with points; their interval
+    is in the claims table and their verdict already needs it to resolve."""
     out = []
-    for r in claims[claims["verdict"] != "not_tested"].itertuples(index=False):
+    measured = claims[(claims["verdict"] != "not_tested") & (claims["unit"] == "proportion")]
+    for r in measured.itertuples(index=False):
         half = (r.ci_high - r.ci_low) / 2
         out.append(_row("precise", f"{r.study}/{r.claim}/{r.task} ({r.models})", half,
                         f"<= {t.max_half_width:.3f}", half <= t.max_half_width,

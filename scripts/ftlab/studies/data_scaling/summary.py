@@ -90,12 +90,14 @@ def claim_defs(mode: str, threshold: float) -> dict[str, claims.Claim]:
             "(b > 0 in err = a N^-b)",
             f"b of err(N) = a N^-b, {mode} test error",
             "greater",
+            unit="exponent",
         ),
         "reasoning_keeps_improving": claims.Claim(
             "reasoning_keeps_improving",
             "Reasoning error keeps falling with N once the answer format is learned",
             f"b of reasoning err(N) = a N^-b over the N with {mode} format error <= {threshold:g}",
             "greater",
+            unit="exponent",
         ),
     }
 

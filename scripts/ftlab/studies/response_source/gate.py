@@ -17,6 +17,7 @@ GATE = claims.Claim(
     "student (two-sided), so the accuracy comparisons test what the paper tests",
     "nll/token(gold) - nll/token(teacher), two-sided",
     "greater",
+    unit="nats/token",
 )
 
 

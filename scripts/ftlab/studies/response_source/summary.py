@@ -70,8 +70,8 @@ ORDER = ("base", *SOURCES)
 POOLED = "all"
 
 
-def _claim(id_, text, comparison):
-    return claims.Claim(id_, text, comparison, "greater")
+def _claim(id_, text, comparison, unit="proportion"):
+    return claims.Claim(id_, text, comparison, "greater", unit=unit)
 
 
 CLAIMS = {
@@ -86,6 +86,7 @@ CLAIMS = {
         "Before fine-tuning, the student finds the teacher's responses more familiar than the "
         "gold ones: lower NLL per token, paired per training question",
         "nll/token(gold) - nll/token(teacher)",
+        unit="nats/token",
     ),
     "rewrite_gt_gold": _claim(
         "rewrite_gt_gold",
