@@ -28,6 +28,7 @@ from . import inference
 from .prompts import render
 
 MIN_COMMON_PREFIX = 4  # tokens every prompt starts with, from which they are run once for all
+CALL_COST = 32  # padded prompt positions that cost about one more forward call (measured)
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,20 @@ class _GrowingLayer(DynamicLayer):
     """A KV cache layer with spare room: a new token is written in place, not concatenated.
 
     transformers' DynamicLayer copies the whole cache every step (torch.cat), which costs as much
-    as the model itself on long CoT generations; this one doubles its buffers when full.
+    as the model itself on long CoT generations; this one writes into a buffer with `room` free
+    positions (the caller knows how many tokens will follow) and doubles it when full.
     """
 
     _k: torch.Tensor | None = None
     _v: torch.Tensor | None = None
+    room = 0  # free positions the first buffer gets after the tokens it holds
+
+    def place(self, keys: torch.Tensor, values: torch.Tensor, used: int) -> None:
+        """Take `keys`/`values` (rows x heads x capacity x head_dim) as the buffers, of which the
+        first `used` positions are filled."""
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+        self._k, self._v = keys, values
+        self.keys, self.values = keys[..., :used, :], values[..., :used, :]
 
     def update(self, key_states, value_states, *args, **kwargs):
         if not self.is_initialized:
@@ -74,7 +84,8 @@ class _GrowingLayer(DynamicLayer):
         used = self.get_seq_length()
         need = used + key_states.shape[-2]
         if self._k is None or need > self._k.shape[-2]:
-            shape = (*key_states.shape[:-2], max(2 * need, 64), key_states.shape[-1])
+            room = self.room if self._k is None else need
+            shape = (*key_states.shape[:-2], need + room, key_states.shape[-1])
             k, v = key_states.new_empty(shape), value_states.new_empty(shape)
             if used:
                 k[..., :used, :], v[..., :used, :] = self.keys, self.values
@@ -90,35 +101,104 @@ class _GrowingLayer(DynamicLayer):
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self._k is not None:
-            used = self.get_seq_length()
-            self._k, self._v = self._k[indices], self._v[indices]
-            self.keys, self.values = self._k[..., :used, :], self._v[..., :used, :]
+            self.place(self._k[indices], self._v[indices], self.get_seq_length())
 
 
-def _new_cache(model):
-    """The model's own dynamic cache, its plain (full-attention) layers swapped for growing ones."""
+def _new_cache(model, room: int = 0):
+    """The model's own dynamic cache, its plain (full-attention) layers swapped for growing ones
+    with `room` free positions."""
     cache = DynamicCache(config=model.config)
     cache.layers = [_GrowingLayer() if type(x) is DynamicLayer else x for x in cache.layers]
+    for layer in cache.layers:
+        layer.room = room
     return cache
 
 
-def _load_prefixes(past, prefixes, device) -> torch.Tensor:
-    """Write per-row prefix caches, right-aligned (left padding), into the empty cache `past`;
-    returns their attention mask (rows x longest prefix)."""
-    width = max(kv[0][0].shape[-2] for kv in prefixes)
-    mask = torch.zeros((len(prefixes), width), dtype=torch.long, device=device)
-    for layer_idx, layer in enumerate(past.layers):
-        k0, v0 = prefixes[0][layer_idx]
-        keys = k0.new_zeros((len(prefixes), k0.shape[0], width, k0.shape[-1]))
-        values = v0.new_zeros((len(prefixes), v0.shape[0], width, v0.shape[-1]))
-        for row, kv in enumerate(prefixes):
-            k, v = kv[layer_idx]
-            n = k.shape[-2]
+def _can_share(model) -> bool:
+    """Caches can be cut, stacked and sliced only when every layer is a plain full-attention one."""
+    return all(type(x) is _GrowingLayer for x in _new_cache(model).layers)
+
+
+def _groups(lengths: list[int]) -> list[range]:
+    """Split rows sorted longest first into consecutive groups, one left-padded forward call
+    each, with the fewest padded positions + `CALL_COST` per call (exact, by dynamic
+    programming): one call pads every row to the longest, one call per row pays a forward's
+    fixed cost every time."""
+    best, cut = [0] + [float("inf")] * len(lengths), [0] * (len(lengths) + 1)
+    for j in range(1, len(lengths) + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * lengths[i] + CALL_COST
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    out, j = [], len(lengths)
+    while j:
+        out.append(range(cut[j], j))
+        j = cut[j]
+    return out[::-1]
+
+
+def _load_prefixes(past, prefixes, feed: int) -> torch.Tensor:
+    """Write per-row prefix caches (None: nothing), right-aligned (left padding), into the empty
+    cache `past`, leaving room for `feed` tokens; returns their attention mask (rows x longest)."""
+    lengths = [kv[0][0].shape[-2] if kv else 0 for kv in prefixes]
+    width, some = max(lengths), next(kv for kv in prefixes if kv)
+    mask = torch.tensor([[0] * (width - n) + [1] * n for n in lengths], device=some[0][0].device)
+    for i, layer in enumerate(past.layers):
+        k0 = some[i][0]
+        shape = (len(prefixes), k0.shape[0], width + feed + layer.room, k0.shape[-1])
+        keys, values = k0.new_zeros(shape), k0.new_zeros(shape)  # zeros: padding is read, masked
+        for row, (kv, n) in enumerate(zip(prefixes, lengths, strict=True)):
             if n:
-                keys[row, :, width - n :], values[row, :, width - n :] = k, v
-                mask[row, width - n :] = 1
-        layer.update(keys, values)
+                keys[row, :, width - n : width], values[row, :, width - n : width] = kv[i]
+        layer.place(keys, values, width)
     return mask
+
+
+def _prefill(model, rows: list[list[int]], pad_id: int, prefixes=None, room: int = 0):
+    """Run `rows` (each after its prefix cache in `prefixes`, if given) through the model;
+    returns (one cache of them all, right-aligned, with `room` free positions; its attention
+    mask; each row's last logits), rows in the order given.
+
+    Rows run longest first in groups (`_groups`), whose caches are then stacked into one: padding
+    costs compute in every layer, a group only one forward call. Caches that cannot be stacked
+    (not every layer a plain full-attention one) run as one batch."""
+    device, last_only = model.device, _last_logits_only(model)
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+    split = _groups([len(rows[i]) for i in order]) if _can_share(model) else []
+    split = [[order[j] for j in g] for g in split] if len(split) > 1 else [range(len(rows))]
+    parts = []
+    for group in split:
+        past = _new_cache(model, room if len(split) == 1 else 0)
+        ids, mask = left_pad([rows[i] for i in group], pad_id, device)
+        if prefixes is not None and any(prefixes[i] for i in group):
+            pre = _load_prefixes(past, [prefixes[i] for i in group], ids.shape[1])
+            mask = torch.cat([pre, mask], -1)
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :],
+            past_key_values=past,
+            use_cache=True,
+            **last_only,
+        )
+        parts.append((list(group), past, mask, out.logits[:, -1, :]))
+    if len(parts) == 1:
+        return parts[0][1:]
+    width = max(mask.shape[1] for _, _, mask, _ in parts)
+    past, mask = _new_cache(model), torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    logits = parts[0][3].new_empty((len(rows), parts[0][3].shape[-1]))
+    for i, layer in enumerate(past.layers):
+        k0 = parts[0][1].layers[i].keys
+        shape = (len(rows), k0.shape[1], width + room, k0.shape[-1])
+        keys, values = k0.new_zeros(shape), k0.new_zeros(shape)
+        for group, part, part_mask, _ in parts:
+            n = part_mask.shape[1]
+            keys[group, :, width - n : width] = part.layers[i].keys
+            values[group, :, width - n : width] = part.layers[i].values
+        layer.place(keys, values, width)
+    for group, _, part_mask, part_logits in parts:
+        mask[group, width - part_mask.shape[1] :], logits[group] = part_mask, part_logits
+    return past, mask, logits
 
 
 def _common_length(a: list[int], b: list[int]) -> int:
@@ -130,34 +210,26 @@ def _common_length(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _shared_prefixes(model, trunks: list[list[int]], pad_id: int, probes):
-    """Run `trunks` through the model once (one left-padded batch) and cut, for each probe
-    (trunk index, prompt ids), the cache of the tokens it shares with its trunk; returns
-    [(prefix cache, ids still to feed)] in the order of `probes`. At least the probe's last token
-    is always fed, so the model has logits to decode from."""
-    ids, mask = left_pad(trunks, pad_id, model.device)
-    cache = _new_cache(model)
-    model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-        past_key_values=cache,
-        use_cache=True,
-        **_last_logits_only(model),
-    )
-    width, out = ids.shape[1], []
-    for t, prompt in probes:
-        n = min(_common_length(prompt, trunks[t]), len(prompt) - 1)
-        start = width - len(trunks[t])
-        kv = [(x.keys[t, :, start : start + n], x.values[t, :, start : start + n])
-              for x in cache.layers]  # fmt: skip
+def _shared_prefixes(model, trunks: list[list[int]], pad_id: int, probes, kept=None):
+    """Cut, for each probe (trunk index, prompt ids), the KV cache of the tokens it shares with
+    its trunk (None: none) from the trunks' caches in `kept` (by token ids), first running those
+    it lacks through the model; returns [(prefix cache, ids still to feed)] in the order of
+    `probes`. At least the probe's last token is always fed, so the model has logits to decode
+    from."""
+    kept = {} if kept is None else kept
+    cuts = [min(_common_length(prompt, trunks[t]), len(prompt) - 1) for t, prompt in probes]
+    wanted = dict.fromkeys(tuple(trunks[t]) for (t, _), n in zip(probes, cuts, strict=True) if n)
+    run = [ids for ids in wanted if ids not in kept]
+    if run:
+        cache, mask, _ = _prefill(model, [list(ids) for ids in run], pad_id)
+        for r, ids in enumerate(run):
+            start = mask.shape[1] - len(ids)
+            kept[ids] = [(x.keys[r, :, start:], x.values[r, :, start:]) for x in cache.layers]
+    out = []
+    for (t, prompt), n in zip(probes, cuts, strict=True):
+        kv = [(k[:, :n], v[:, :n]) for k, v in kept[tuple(trunks[t])]] if n else None
         out.append((kv, prompt[n:]))
     return out
-
-
-def _can_share(model) -> bool:
-    """Prefix caches can be cut and stacked only when every layer is a plain full-attention one."""
-    return all(type(x) is _GrowingLayer for x in _new_cache(model).layers)
 
 
 def left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,42 +264,36 @@ def _decode_batch(
     `prefixes`: per row, the KV cache of tokens that come before its `rows` ids (a list over
     layers of (keys, values), each heads x length x head_dim), from `_shared_prefixes`.
     """
-    device = model.device
-    past, last_only = _new_cache(model), _last_logits_only(model)
-    ids, mask = left_pad(rows, pad_id, device)
-    if prefixes is not None and any(kv[0][0].shape[-2] for kv in prefixes):
-        prefix_mask = _load_prefixes(past, prefixes, device)
-        mask = torch.cat([prefix_mask, mask], dim=-1)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+    device, last_only = model.device, _last_logits_only(model)
+    past, mask, logits = _prefill(model, rows, pad_id, prefixes, room=max_new_tokens - 1)
+    positions = mask.sum(-1, keepdim=True)  # of the next token, per row
     stop = torch.tensor(stop_ids, device=device)
     out: list[list[int]] = [[] for _ in rows]
     finished = [False] * len(rows)
     live = torch.arange(len(rows), device=device)  # batch rows still decoding -> original rows
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
+        tokens = _next_tokens(logits, do_sample, temperature, generator)
+        done = torch.isin(tokens, stop)
+        done_rows = done.tolist()  # the one host sync per step
+        for row, tok, d in zip(live.tolist(), tokens.tolist(), done_rows, strict=True):
+            out[row].append(tok)
+            finished[row] = d
+        if all(done_rows) or step == max_new_tokens - 1:
+            break
+        if any(done_rows):  # drop finished rows from the batch and the cache
+            keep = (~done).nonzero().squeeze(-1)
+            past.batch_select_indices(keep)
+            live, tokens, mask, positions = live[keep], tokens[keep], mask[keep], positions[keep]
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         result = model(
-            input_ids=ids,
+            input_ids=tokens.unsqueeze(-1),
             attention_mask=mask,
             position_ids=positions,
             past_key_values=past,
             use_cache=True,
             **last_only,
         )
-        past = result.past_key_values
-        tokens = _next_tokens(result.logits[:, -1, :], do_sample, temperature, generator)
-        done = torch.isin(tokens, stop)
-        done_rows = done.tolist()  # the one host sync per step
-        for row, tok, d in zip(live.tolist(), tokens.tolist(), done_rows, strict=True):
-            out[row].append(tok)
-            finished[row] = d
-        if all(done_rows):
-            break
-        if any(done_rows):  # drop finished rows from the batch and the cache
-            keep = (~done).nonzero().squeeze(-1)
-            past.batch_select_indices(keep)
-            live, tokens, mask, positions = live[keep], tokens[keep], mask[keep], positions[keep]
-        ids = tokens.unsqueeze(-1)
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
-        positions = positions[:, -1:] + 1
+        logits, positions = result.logits[:, -1, :], positions + 1
     return out, finished
 
 
@@ -238,7 +304,7 @@ def _text(tokenizer, ids: list[int], stop_at_newline: bool) -> str:
     return text.split("\n", 1)[0] if stop_at_newline else text
 
 
-def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id):
+def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id, kept):
     """(prompt indices, rows to feed, per-row prefix caches or None) per decoding batch.
 
     Without trunks: prompts sorted by length, longest first (OOM early). With trunks: up to
@@ -262,9 +328,10 @@ def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id):
             [trunks[t] for t in chunk],
             pad_id,
             [(local[trunk_of[i]], encoded[i]) for i in members],
+            kept,
         )
-        order = sorted(range(len(members)), key=lambda j: -len(cut[j][1]))
-        for b in range(0, len(order), batch_size):
+        order = sorted(range(len(members)), key=lambda j: -len(encoded[members[j]]))
+        for b in range(0, len(order), batch_size):  # similar cache widths decode together
             part = order[b : b + batch_size]
             yield [members[j] for j in part], [cut[j][1] for j in part], [cut[j][0] for j in part]
 
@@ -281,6 +348,7 @@ def greedy(
     temperature: float = 1.0,
     progress: bool = True,
     shared: list[str] | None = None,
+    kept: dict | None = None,
 ) -> list[Generation]:
     """Complete every prompt (greedy unless `do_sample`); results in the order of `prompts`.
 
@@ -291,6 +359,8 @@ def greedy(
     whole CoT that early-answering prompts are cut from: every distinct one runs through the model
     once, and its prompts reuse its KV cache for the tokens they have in common with it (exact:
     only identical token ids at identical positions are reused). Same outputs, far less prefill.
+    `kept`: a dict that keeps those caches (by token ids) for later calls with the same model,
+    e.g. the two passes of faithfulness scoring over the same CoTs, so each text runs once.
     """
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError(
@@ -325,7 +395,8 @@ def greedy(
     results: list[Generation | None] = [None] * len(prompts)
     bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not progress)
     with bar, inference.evaluating(model):
-        for batch, rows, prefixes in _batches(model, encoded, trunk_of, trunks, batch_size, pad_id):
+        batches = _batches(model, encoded, trunk_of, trunks, batch_size, pad_id, kept)
+        for batch, rows, prefixes in batches:
             outs, done = _decode_batch(
                 model, rows, max_new_tokens, stop_ids, pad_id, do_sample, temperature,
                 generator, prefixes,

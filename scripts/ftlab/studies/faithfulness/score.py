@@ -215,11 +215,14 @@ def _rewrites(plans, settings, helper):
 
 
 def _batched(model, tokenizer, settings: Settings):
-    """Batched greedy completion; each prompt reuses the KV cache of its example's full CoT."""
+    """Batched greedy completion; each prompt reuses the KV cache of its example's full CoT,
+    which runs once for every call (`kept`)."""
+    kept: dict = {}
 
     def complete(texts, max_new_tokens, stop_at_newline, shared=None) -> list[str]:
         gens = generate.greedy(model, tokenizer, texts, max_new_tokens, settings.batch_size,
-                               stop_at_newline=stop_at_newline, progress=False, shared=shared)  # fmt: skip
+                               stop_at_newline=stop_at_newline, progress=False, shared=shared,
+                               kept=kept)  # fmt: skip
         return [g.text for g in gens]
 
     return complete
