@@ -21,6 +21,7 @@ import inspect
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
@@ -70,6 +71,7 @@ class _GrowingLayer(DynamicLayer):
     _k: torch.Tensor | None = None
     _v: torch.Tensor | None = None
     room = 0  # free positions the first buffer gets after the tokens it holds
+    into = None  # where the first write goes: a function (like) -> (keys, values) buffers
 
     def place(self, keys: torch.Tensor, values: torch.Tensor, used: int) -> None:
         """Take `keys`/`values` (rows x heads x capacity x head_dim) as the buffers, of which the
@@ -79,6 +81,8 @@ class _GrowingLayer(DynamicLayer):
         self.keys, self.values = keys[..., :used, :], values[..., :used, :]
 
     def update(self, key_states, value_states, *args, **kwargs):
+        if self._k is None and self.into is not None:
+            self.place(*self.into(key_states), 0)
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         used = self.get_seq_length()
@@ -115,8 +119,20 @@ def _new_cache(model, room: int = 0):
 
 
 def _can_share(model) -> bool:
-    """Caches can be cut, stacked and sliced only when every layer is a plain full-attention one."""
+    """Caches can be cut, stacked and windowed only when every layer is a plain full-attention
+    one."""
     return all(type(x) is _GrowingLayer for x in _new_cache(model).layers)
+
+
+def _window(whole: _GrowingLayer, rows: int, width: int, group: range, start: int, like):
+    """Rows `group` of `whole`'s buffers from position `start` on; the buffers (rows x like's
+    heads x width + room x like's head_dim) are allocated at the first call, zeroed: the
+    padding is read (masked out)."""
+    if whole._k is None:
+        shape = (rows, like.shape[-3], width + whole.room, like.shape[-1])
+        whole.place(like.new_zeros(shape), like.new_zeros(shape), 0)
+    rows_ = slice(group.start, group.stop)
+    return whole._k[rows_, :, start:], whole._v[rows_, :, start:]
 
 
 def _groups(lengths: list[int]) -> list[range]:
@@ -137,68 +153,57 @@ def _groups(lengths: list[int]) -> list[range]:
     return out[::-1]
 
 
-def _load_prefixes(past, prefixes, feed: int) -> torch.Tensor:
+def _load_prefixes(past, prefixes) -> torch.Tensor:
     """Write per-row prefix caches (None: nothing), right-aligned (left padding), into the empty
-    cache `past`, leaving room for `feed` tokens; returns their attention mask (rows x longest)."""
+    cache `past` (its layers' `into` buffers); returns their attention mask (rows x longest)."""
     lengths = [kv[0][0].shape[-2] if kv else 0 for kv in prefixes]
     width, some = max(lengths), next(kv for kv in prefixes if kv)
-    mask = torch.tensor([[0] * (width - n) + [1] * n for n in lengths], device=some[0][0].device)
     for i, layer in enumerate(past.layers):
-        k0 = some[i][0]
-        shape = (len(prefixes), k0.shape[0], width + feed + layer.room, k0.shape[-1])
-        keys, values = k0.new_zeros(shape), k0.new_zeros(shape)  # zeros: padding is read, masked
+        keys, values = layer.into(some[i][0])
         for row, (kv, n) in enumerate(zip(prefixes, lengths, strict=True)):
             if n:
                 keys[row, :, width - n : width], values[row, :, width - n : width] = kv[i]
         layer.place(keys, values, width)
-    return mask
+    return torch.tensor([[0] * (width - n) + [1] * n for n in lengths], device=keys.device)
 
 
 def _prefill(model, rows: list[list[int]], pad_id: int, prefixes=None, room: int = 0):
-    """Run `rows` (each after its prefix cache in `prefixes`, if given) through the model;
-    returns (one cache of them all, right-aligned, with `room` free positions; its attention
-    mask; each row's last logits), rows in the order given.
+    """Run `rows` (sorted longest first; each after its prefix cache in `prefixes`, if given)
+    through the model; returns (their cache, right-aligned, with `room` free positions; its
+    attention mask; each row's last logits).
 
-    Rows run longest first in groups (`_groups`), whose caches are then stacked into one: padding
-    costs compute in every layer, a group only one forward call. Caches that cannot be stacked
+    Rows run in groups (`_groups`), each written in place into its rows of one cache: padding
+    costs compute in every layer, a group only one forward call. Caches that cannot be windowed
     (not every layer a plain full-attention one) run as one batch."""
     device, last_only = model.device, _last_logits_only(model)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    split = _groups([len(rows[i]) for i in order]) if _can_share(model) else []
-    split = [[order[j] for j in g] for g in split] if len(split) > 1 else [range(len(rows))]
-    parts = []
-    for group in split:
-        past = _new_cache(model, room if len(split) == 1 else 0)
-        ids, mask = left_pad([rows[i] for i in group], pad_id, device)
-        if prefixes is not None and any(prefixes[i] for i in group):
-            pre = _load_prefixes(past, [prefixes[i] for i in group], ids.shape[1])
-            mask = torch.cat([pre, mask], -1)
+    share = _can_share(model)
+    groups = _groups([len(r) for r in rows]) if share else [range(len(rows))]
+    lengths = [kv[0][0].shape[-2] if kv else 0 for kv in prefixes or [None] * len(rows)]
+    spans = [(max(lengths[i] for i in g), max(len(rows[i]) for i in g)) for g in groups]
+    width = max(p + f for p, f in spans)
+    past, masks, logits = _new_cache(model, room), [], []
+    for g, (p, f) in zip(groups, spans, strict=True):
+        part = _new_cache(model) if share else past
+        for whole, layer in zip(past.layers, part.layers, strict=True):
+            if share:
+                layer.into = functools.partial(_window, whole, len(rows), width, g, width - p - f)
+        ids, mask = left_pad(rows[g.start : g.stop], pad_id, device)
+        if p:
+            mask = torch.cat([_load_prefixes(part, prefixes[g.start : g.stop]), mask], -1)
         out = model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :],
-            past_key_values=past,
+            past_key_values=part,
             use_cache=True,
             **last_only,
         )
-        parts.append((list(group), past, mask, out.logits[:, -1, :]))
-    if len(parts) == 1:
-        return parts[0][1:]
-    width = max(mask.shape[1] for _, _, mask, _ in parts)
-    past, mask = _new_cache(model), torch.zeros((len(rows), width), dtype=torch.long, device=device)
-    logits = parts[0][3].new_empty((len(rows), parts[0][3].shape[-1]))
-    for i, layer in enumerate(past.layers):
-        k0 = parts[0][1].layers[i].keys
-        shape = (len(rows), k0.shape[1], width + room, k0.shape[-1])
-        keys, values = k0.new_zeros(shape), k0.new_zeros(shape)
-        for group, part, part_mask, _ in parts:
-            n = part_mask.shape[1]
-            keys[group, :, width - n : width] = part.layers[i].keys
-            values[group, :, width - n : width] = part.layers[i].values
-        layer.place(keys, values, width)
-    for group, _, part_mask, part_logits in parts:
-        mask[group, width - part_mask.shape[1] :], logits[group] = part_mask, part_logits
-    return past, mask, logits
+        masks.append(F.pad(mask, (width - p - f, 0)))
+        logits.append(out.logits[:, -1, :])
+    if share:
+        for layer in past.layers:
+            layer.place(layer._k, layer._v, width)
+    return past, torch.cat(masks), torch.cat(logits)
 
 
 def _common_length(a: list[int], b: list[int]) -> int:
@@ -221,6 +226,7 @@ def _shared_prefixes(model, trunks: list[list[int]], pad_id: int, probes, kept=N
     wanted = dict.fromkeys(tuple(trunks[t]) for (t, _), n in zip(probes, cuts, strict=True) if n)
     run = [ids for ids in wanted if ids not in kept]
     if run:
+        run.sort(key=len, reverse=True)
         cache, mask, _ = _prefill(model, [list(ids) for ids in run], pad_id)
         for r, ids in enumerate(run):
             start = mask.shape[1] - len(ids)
@@ -332,7 +338,7 @@ def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id, kept):
         )
         order = sorted(range(len(members)), key=lambda j: -len(encoded[members[j]]))
         for b in range(0, len(order), batch_size):  # similar cache widths decode together
-            part = order[b : b + batch_size]
+            part = sorted(order[b : b + batch_size], key=lambda j: -len(cut[j][1]))
             yield [members[j] for j in part], [cut[j][1] for j in part], [cut[j][0] for j in part]
 
 
