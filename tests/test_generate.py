@@ -21,6 +21,7 @@ PROMPTS = [
     "legs",
     "Question: What is 5 + 5?\nReasoning:",
 ]
+CHAIN = "Question: What is 9 + 8 + 7?\nReasoning: 9 + 8 = 17\n17 + 7 = 24\nAnswer:"
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,51 @@ def test_a_common_instruction_runs_once_with_the_same_outputs(model, tok, batch_
         ref = reference(model, tok, prompt, 24)
         assert g.text == tok.decode([t for t in ref if t != tok.eos_token_id])
         assert g.generated_tokens == len(ref)
+
+
+def test_groups_split_where_padding_costs_more_than_a_call(monkeypatch):
+    monkeypatch.setattr(generate, "CALL_COST", 10)
+    assert generate._groups([30, 29, 28, 3, 2, 2]) == [range(0, 3), range(3, 6)]
+    assert generate._groups([5, 4, 4, 3]) == [range(0, 4)]  # padding 4 < one more call
+    monkeypatch.setattr(generate, "CALL_COST", 0)
+    assert len(generate._groups([3, 2, 1])) == 3
+
+
+@pytest.mark.parametrize("call_cost", [0, 10**6])
+def test_length_groups_give_the_same_outputs(model, tok, monkeypatch, call_cost):
+    """Prompts prefilled one length group at a time (0: a group per length; huge: one group)
+    and stacked into one cache decode as when they ran as one padded batch."""
+    whole = CHAIN
+    cuts = [whole[:n] for n in (10, 30, 45, 60, len(whole))] + ["legs", "Q"]
+    monkeypatch.setattr(generate, "CALL_COST", call_cost)
+    plain = generate.greedy(model, tok, PROMPTS, 16, batch_size=8, progress=False)
+    reused = generate.greedy(model, tok, cuts, 16, batch_size=8, progress=False,
+                             shared=[whole] * 5 + ["legs", "Q"])  # fmt: skip
+    for prompt, g in zip(PROMPTS + cuts, plain + reused, strict=True):
+        assert g.text == tok.decode(
+            [t for t in reference(model, tok, prompt, 16) if t != tok.eos_token_id]
+        )
+
+
+def test_kept_caches_run_each_shared_text_once(model, tok, monkeypatch):
+    whole = CHAIN
+    cuts = [whole[:n] for n in (30, 45, 60)]
+    trunk_runs, prefill = [], generate._prefill
+
+    def counting(m, rows, pad_id, prefixes=None, room=0):
+        if prefixes is None:  # a trunk (prompts come with their prefix caches)
+            trunk_runs.append(rows)
+        return prefill(m, rows, pad_id, prefixes, room)
+
+    monkeypatch.setattr(generate, "_prefill", counting)
+    kept: dict = {}
+    first = generate.greedy(model, tok, cuts, 8, progress=False, shared=[whole] * 3, kept=kept)
+    again = generate.greedy(
+        model, tok, cuts[::-1], 8, progress=False, shared=[whole] * 3, kept=kept
+    )
+    assert len(trunk_runs) == 1 and list(kept) == [tuple(tok(whole)["input_ids"])]
+    assert again == first[::-1]
+    assert first == generate.greedy(model, tok, cuts, 8, progress=False, shared=[whole] * 3)
 
 
 def test_shared_needs_one_text_per_prompt(model, tok):

@@ -1,7 +1,9 @@
 """Batched decoding: many prompts through one model, fast, with the same output as one at a time.
 
 Prompts are sorted by token length and decoded in batches with left padding, attention masks,
-explicit position ids and the KV cache, in a hand-written loop over `past_key_values`. The loop
+explicit position ids and the KV cache, in a hand-written loop over `past_key_values`; a batch's
+prompts are first run in groups of similar length (little padding), each written in place into
+its rows of the batch's cache, which has room for exactly the tokens to come. The loop
 (rather than `model.generate`) gives us what we need: per-sequence stopping at EOS or at a
 newline, sampling from a seeded `torch.Generator`, dropping finished rows from the batch so long
 CoT batches do not keep paying for rows that are done, and a KV cache that grows in place instead
@@ -126,12 +128,13 @@ def _can_share(model) -> bool:
 
 def _window(whole: _GrowingLayer, rows: int, width: int, group: range, start: int, like):
     """Rows `group` of `whole`'s buffers from position `start` on; the buffers (rows x like's
-    heads x width + room x like's head_dim) are allocated at the first call, zeroed: the
-    padding is read (masked out)."""
+    heads x width + room x like's head_dim) are allocated at the first call. The padding left of
+    `start` is zeroed: it is read (masked out), where the rest is written before it is read."""
     if whole._k is None:
         shape = (rows, like.shape[-3], width + whole.room, like.shape[-1])
-        whole.place(like.new_zeros(shape), like.new_zeros(shape), 0)
+        whole.place(like.new_empty(shape), like.new_empty(shape), 0)
     rows_ = slice(group.start, group.stop)
+    whole._k[rows_, :, :start], whole._v[rows_, :, :start] = 0, 0
     return whole._k[rows_, :, start:], whole._v[rows_, :, start:]
 
 
@@ -160,6 +163,7 @@ def _load_prefixes(past, prefixes) -> torch.Tensor:
     width, some = max(lengths), next(kv for kv in prefixes if kv)
     for i, layer in enumerate(past.layers):
         keys, values = layer.into(some[i][0])
+        keys[:, :, :width], values[:, :, :width] = 0, 0  # the padding left of shorter prefixes
         for row, (kv, n) in enumerate(zip(prefixes, lengths, strict=True)):
             if n:
                 keys[row, :, width - n : width], values[row, :, width - n : width] = kv[i]
@@ -178,14 +182,15 @@ def _prefill(model, rows: list[list[int]], pad_id: int, prefixes=None, room: int
     device, last_only = model.device, _last_logits_only(model)
     share = _can_share(model)
     groups = _groups([len(r) for r in rows]) if share else [range(len(rows))]
-    lengths = [kv[0][0].shape[-2] if kv else 0 for kv in prefixes or [None] * len(rows)]
-    spans = [(max(lengths[i] for i in g), max(len(rows[i]) for i in g)) for g in groups]
-    width = max(p + f for p, f in spans)
+    cached = [kv[0][0].shape[-2] if kv else 0 for kv in prefixes or [None] * len(rows)]
+    spans = [(max(cached[i] for i in g), max(len(rows[i]) for i in g)) for g in groups]
+    width = max(p + f for p, f in spans)  # every row ends there, so decoding appends in step
     past, masks, logits = _new_cache(model, room), [], []
     for g, (p, f) in zip(groups, spans, strict=True):
-        part = _new_cache(model) if share else past
-        for whole, layer in zip(past.layers, part.layers, strict=True):
-            if share:
+        part = past
+        if share:  # the group's own cache, its layers windows into the batch's
+            part = _new_cache(model)
+            for whole, layer in zip(past.layers, part.layers, strict=True):
                 layer.into = functools.partial(_window, whole, len(rows), width, g, width - p - f)
         ids, mask = left_pad(rows[g.start : g.stop], pad_id, device)
         if p:
@@ -314,8 +319,9 @@ def _batches(model, encoded, trunk_of, trunks, batch_size, pad_id, kept):
     """(prompt indices, rows to feed, per-row prefix caches or None) per decoding batch.
 
     Without trunks: prompts sorted by length, longest first (OOM early). With trunks: up to
-    `batch_size` trunks at a time run once, then their prompts, each fed only the tokens after
-    what it shares with its trunk."""
+    `batch_size` trunks at a time run once (unless `kept` has them), then their prompts, each fed
+    only the tokens after what it shares with its trunk, in batches of similar whole length (the
+    cache width every decoding step reads), longest fed part first."""
     n = len(encoded)
     if trunks is None:
         for batch in inference.longest_first([len(e) for e in encoded], batch_size):
