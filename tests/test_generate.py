@@ -145,6 +145,17 @@ def test_kept_caches_run_each_shared_text_once(model, tok, monkeypatch):
     assert first == generate.greedy(model, tok, cuts, 8, progress=False, shared=[whole] * 3)
 
 
+def test_eager_attention_gives_the_same_outputs(tok):
+    """Decoding steps pass eager attention the same additive mask as SDPA (`_step_mask`)."""
+    eager = tiny_model(tok)
+    eager.set_attn_implementation("eager")
+    got = generate.greedy(eager, tok, PROMPTS, 16, batch_size=4, progress=False)
+    for prompt, g in zip(PROMPTS, got, strict=True):
+        ref = reference(eager, tok, prompt, 16)
+        assert g.text == tok.decode([t for t in ref if t != tok.eos_token_id])
+        assert g.generated_tokens == len(ref)
+
+
 def test_shared_needs_one_text_per_prompt(model, tok):
     with pytest.raises(ValueError, match="shared has 1 texts for 2 prompts"):
         generate.greedy(model, tok, ["a", "b"], 4, progress=False, shared=["a"])

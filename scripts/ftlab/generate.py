@@ -278,6 +278,7 @@ def _decode_batch(
     device, last_only = model.device, _last_logits_only(model)
     past, mask, logits = _prefill(model, rows, pad_id, prefixes, room=max_new_tokens - 1)
     positions = mask.sum(-1, keepdim=True)  # of the next token, per row
+    mask, new_column = _step_mask(model, mask)
     stop = torch.tensor(stop_ids, device=device)
     out: list[list[int]] = [[] for _ in rows]
     finished = [False] * len(rows)
@@ -295,7 +296,7 @@ def _decode_batch(
             keep = (~done).nonzero().squeeze(-1)
             past.batch_select_indices(keep)
             live, tokens, mask, positions = live[keep], tokens[keep], mask[keep], positions[keep]
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        mask = torch.cat([mask, new_column.expand(mask.shape[0], *new_column.shape[1:])], dim=-1)
         result = model(
             input_ids=tokens.unsqueeze(-1),
             attention_mask=mask,
@@ -306,6 +307,20 @@ def _decode_batch(
         )
         logits, positions = result.logits[:, -1, :], positions + 1
     return out, finished
+
+
+def _step_mask(model, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the attention mask of the decoding steps, the column each step appends to it).
+
+    For SDPA and eager attention an additive 4D mask (0, or -inf on padding), which a step only
+    grows by a column: from the 2D `mask`, transformers would build a 4D one every step and
+    SDPA turn it into an additive one in every layer. Other attention takes `mask` itself."""
+    if model.config._attn_implementation not in ("sdpa", "eager"):
+        return mask, mask.new_ones((1, 1))
+    dtype = model.get_input_embeddings().weight.dtype  # the queries' (masks must match)
+    additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    additive.masked_fill_(mask == 0, float("-inf"))
+    return additive[:, None, None, :], additive.new_zeros((1, 1, 1, 1))
 
 
 def _text(tokenizer, ids: list[int], stop_at_newline: bool) -> str:
