@@ -312,10 +312,11 @@ def _decode_batch(
 def _step_mask(model, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(the attention mask of the decoding steps, the column each step appends to it).
 
-    For SDPA and eager attention an additive 4D mask (0, or -inf on padding), which a step only
-    grows by a column: from the 2D `mask`, transformers would build a 4D one every step and
-    SDPA turn it into an additive one in every layer. Other attention takes `mask` itself."""
-    if model.config._attn_implementation not in ("sdpa", "eager"):
+    For SDPA and eager attention over plain full-attention layers an additive 4D mask (0, or
+    -inf on padding), which a step only grows by a column: from the 2D `mask`, transformers
+    would build a 4D one every step and SDPA turn it into an additive one in every layer. Other
+    attention (and sliding-window layers, which need their own masks) take `mask` itself."""
+    if model.config._attn_implementation not in ("sdpa", "eager") or not _can_share(model):
         return mask, mask.new_ones((1, 1))
     dtype = model.get_input_embeddings().weight.dtype  # the queries' (masks must match)
     additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
