@@ -83,22 +83,15 @@ def gates_plan():
     # a student's pretraining tasks, scored in the format most of its worked examples showed
     # (with their rationale unless pretrain.direct_fraction > 0.5)
     students = {s["student"] for s in studies_.values() if "student" in s}
-    evaluated = (
-        set(eval_tasks()),
-        set(eval_models()),
-        set(config["evaluation"]["modes"]),
-    )
-    for student in sorted(students):
+    tasks_, models_ = set(eval_tasks()), set(eval_models())
+    for student in sorted(students & models_):
         pretrain = config["models"][student].get("pretrain") or {}
         mode = "direct" if pretrain.get("direct_fraction", 0) > 0.5 else "cot"
-        for task in pretrain.get("tasks", []):
-            if (
-                task in evaluated[0]
-                and student in evaluated[1]
-                and mode in evaluated[2]
-            ):
-                plan.append(("student_pretrained", f"{student} on {task} ({mode})",
-                             task_table(task), [runs.eval_path(student, task)], mode))  # fmt: skip
+        if mode not in config["evaluation"]["modes"]:
+            continue
+        for task in [t for t in pretrain.get("tasks", []) if t in tasks_]:
+            plan.append(("student_pretrained", f"{student} on {task} ({mode})",
+                         task_table(task), [runs.eval_path(student, task)], mode))  # fmt: skip
     return plan
 
 
