@@ -16,6 +16,7 @@ from . import stats, tables
 
 VERDICTS = stats.VERDICTS
 ALPHA = 0.05
+PROPORTION = "proportion"  # the unit of accuracies, rates and Lanham scores (a point is 0.01)
 
 COLUMNS = [
     ("study", pa.string()),
@@ -55,7 +56,7 @@ class Claim:
     comparison: str
     direction: str
     margin: float | None = None
-    unit: str = "proportion"
+    unit: str = PROPORTION
 
     def __post_init__(self):
         if self.direction not in stats.DIRECTIONS:

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import tables
+from .claims import PROPORTION
 
 SCHEMA = tables.register(
     "gates",
@@ -87,7 +88,7 @@ def precise(claims: pd.DataFrame, t: Thresholds) -> list[dict]:
     gap in nats/token, a power-law exponent) have no common scale with points; their interval
     is in the claims table and their verdict already needs it to resolve."""
     out = []
-    measured = claims[(claims["verdict"] != "not_tested") & (claims["unit"] == "proportion")]
+    measured = claims[(claims["verdict"] != "not_tested") & (claims["unit"] == PROPORTION)]
     for r in measured.itertuples(index=False):
         half = (r.ci_high - r.ci_low) / 2
         out.append(_row("precise", f"{r.study}/{r.claim}/{r.task} ({r.models})", half,

@@ -70,8 +70,8 @@ ORDER = ("base", *SOURCES)
 POOLED = "all"
 
 
-def _claim(id_, text, comparison, unit="proportion"):
-    return claims.Claim(id_, text, comparison, "greater", unit=unit)
+def _claim(id_, text, comparison, **unit):
+    return claims.Claim(id_, text, comparison, "greater", **unit)
 
 
 CLAIMS = {
