@@ -146,7 +146,7 @@ def test_kept_caches_run_each_shared_text_once(model, tok, monkeypatch):
 
 
 def test_eager_attention_gives_the_same_outputs(tok):
-    """Decoding steps pass eager attention the same additive mask as SDPA (`_step_mask`)."""
+    """Decoding steps pass eager attention the same additive mask as SDPA (`step_mask`)."""
     eager = tiny_model(tok)
     eager.set_attn_implementation("eager")
     got = generate.greedy(eager, tok, PROMPTS, 16, batch_size=4, progress=False)

@@ -85,6 +85,49 @@ def test_labels_without_eos_and_multi_token_labels(model, tok):
     assert all((w <= g + 1e-6).all() for w, g in zip(with_eos, got, strict=True))
 
 
+def _forbid(monkeypatch, name):
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"{name} should not run here")
+
+    monkeypatch.setattr(label_scoring, name, forbidden)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_labels_of_a_prompt_score_as_one_tree_segment(tok, monkeypatch, attention):
+    """SDPA / eager attention over full-attention layers: every prompt's labels in one segment
+    under a 4D mask (`_tree`), never a copy of the prompt's cache per label (`_replicated`)."""
+    model = tiny_llama(tok, seed=3)
+    model.set_attn_implementation(attention)
+    _forbid(monkeypatch, "_replicated")
+    got = label_scoring.label_logprobs(model, tok, TEXTS, LABELS, batch_size=3)
+    for text, labels, values in zip(TEXTS, LABELS, got, strict=True):
+        np.testing.assert_allclose(values, loop_logprobs(model, tok, text, labels), atol=1e-4)
+
+
+def test_a_bf16_model_takes_the_tree_mask_in_its_own_dtype(tok, monkeypatch):
+    model = tiny_llama(tok, seed=3).to(torch.bfloat16)
+    _forbid(monkeypatch, "_replicated")
+    got = label_scoring.label_logprobs(model, tok, TEXTS, LABELS, batch_size=3)
+    for text, labels, values in zip(TEXTS, LABELS, got, strict=True):
+        np.testing.assert_allclose(values, loop_logprobs(model, tok, text, labels), atol=0.05)
+
+
+def test_sliding_window_layers_copy_the_prompt_cache_per_label(tok, monkeypatch):
+    """Layers that need their own masks (sliding window) take the 2D mask: `_replicated`."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           sliding_window=6, max_position_embeddings=256,
+                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
+    model = MistralForCausalLM(config).eval()
+    _forbid(monkeypatch, "_tree")
+    got = label_scoring.label_logprobs(model, tok, TEXTS, LABELS, batch_size=3)
+    for text, labels, values in zip(TEXTS, LABELS, got, strict=True):
+        np.testing.assert_allclose(values, loop_logprobs(model, tok, text, labels), atol=1e-4)
+
+
 def test_restricted_scoring_on_a_chat_template_model(chat_tok):
     model = tiny_llama(chat_tok, seed=5)
     demos = [("What is 1 + 1?", None, "2"), ("What is 2 + 2?", None, "4")]

@@ -278,7 +278,7 @@ def _decode_batch(
     device, last_only = model.device, _last_logits_only(model)
     past, mask, logits = _prefill(model, rows, pad_id, prefixes, room=max_new_tokens - 1)
     positions = mask.sum(-1, keepdim=True)  # of the next token, per row
-    mask, new_column = _step_mask(model, mask)
+    mask, new_column = step_mask(model, mask)
     stop = torch.tensor(stop_ids, device=device)
     out: list[list[int]] = [[] for _ in rows]
     finished = [False] * len(rows)
@@ -309,7 +309,7 @@ def _decode_batch(
     return out, finished
 
 
-def _step_mask(model, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def step_mask(model, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(the attention mask of the decoding steps, the column each step appends to it).
 
     For SDPA and eager attention over plain full-attention layers an additive 4D mask (0, or

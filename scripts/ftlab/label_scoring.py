@@ -6,8 +6,9 @@ zero-shot or with k in-context demonstrations (k-shot).
   (`prompts.direct_completion`, then EOS when `label_eos`) of the prompt; the prediction is the
   argmax. Labels come from the task table, never from token ids: a choice task's letters, a row's
   `choices`, or else every distinct `answer` of the table (all splits). Batched: each prompt runs
-  once, and all its labels continue from its KV cache in one pass (`label_logprobs`; the same
-  numbers as one forward pass per label, which the tests check).
+  once, then the later tokens of all its labels in one more pass from its KV cache, side by side
+  as a tree (a label attends to the prompt and to itself only) rather than one cache copy per
+  label (`label_logprobs`; the same numbers as one forward pass per label, which the tests check).
 * **Generation**: greedy decoding stopped at the end of the line (`generate.greedy`), scored
   against the gold answer by ROUGE-L F1 and by exact match (generation_metrics.py).
 * **k-shot**: k demonstrations from the task's train split, the same for every model, laid out
@@ -153,7 +154,9 @@ def _keep(model, n: int) -> dict:
 
 def _batch_logprobs(model, prompt_rows, conts, pad_id) -> list[list[float]]:
     """Summed log-probabilities of each prompt's continuations: the prompts once (left-padded,
-    KV cache kept), then every continuation from its prompt's cache in one right-padded pass."""
+    KV cache kept), each continuation's first token from its prompt's last logits, the later
+    tokens of all continuations in one more pass from the prompts' cache (`_tree`, or where the
+    model takes no ready 4D mask, `_replicated`)."""
     from transformers import DynamicCache
 
     device = model.device
@@ -170,33 +173,82 @@ def _batch_logprobs(model, prompt_rows, conts, pad_id) -> list[list[float]]:
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
     owner = torch.tensor([b for b, cs in enumerate(conts) for _ in cs], device=device)
     flat = [c for cs in conts for c in cs]
-    width = max(len(c) for c in flat)
-    cont = torch.full((len(flat), width), pad_id, dtype=torch.long)
-    cmask = torch.zeros((len(flat), width), dtype=torch.long)
-    for i, c in enumerate(flat):
-        cont[i, : len(c)], cmask[i, : len(c)] = torch.tensor(c, dtype=torch.long), 1
-    cont, cmask = cont.to(device), cmask.to(device)
-    total = first[owner].gather(1, cont[:, :1]).squeeze(1)
-    if width > 1:
-        cache.batch_select_indices(owner)  # each prompt's cache, once per continuation
-        lengths = mask.sum(-1)[owner]
-        positions = lengths[:, None] + torch.arange(width - 1, device=device)[None]
-        out = model(
-            input_ids=cont[:, :-1],
-            attention_mask=torch.cat([mask[owner], cmask[:, :-1]], dim=-1),
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-        )
-        logp = torch.log_softmax(out.logits.float(), dim=-1)
-        picked = logp.gather(2, cont[:, 1:, None]).squeeze(-1)
-        total = total + (picked * cmask[:, 1:]).sum(dim=1)
+    total = first[owner, torch.tensor([c[0] for c in flat], device=device)]
+    if max(len(c) for c in flat) > 1:
+        # SDPA / eager attention over plain full-attention layers get a ready additive 4D mask
+        # (in the queries' dtype) from generate, as its decoding steps do; others the 2D one
+        prompt_mask, _ = generate.step_mask(model, mask)
+        if prompt_mask.dim() == 4:
+            total = total + _tree(model, cache, prompt_mask, mask.sum(-1).tolist(), conts, pad_id)
+        else:
+            total = total + _replicated(model, cache, mask, owner, flat, pad_id)
     values = total.tolist()
     out_rows, start = [], 0
     for cs in conts:
         out_rows.append(values[start : start + len(cs)])
         start += len(cs)
     return out_rows
+
+
+def _tree(model, cache, prompt_mask, lengths, conts, pad_id) -> torch.Tensor:
+    """Each continuation's log-probability after its first token, all continuations of a prompt
+    fed as one segment after its cached prompt: a token sits at its prompt's length + its offset
+    in its continuation and attends to the prompt's real tokens and to its own continuation's
+    earlier tokens only (a tree, not a sequence), so one pass scores every label without copying
+    the prompt's cache once per label. `prompt_mask`: the prompts' additive (batch, 1, 1, cached)
+    mask; results in the order of the flattened `conts`."""
+    rows, n = [], 0  # per prompt: (token, position, its continuation's index or -1, next token)
+    for length, cs in zip(lengths, conts, strict=True):
+        row = []
+        for c in cs:
+            row += [
+                (t, length + j, n, after)
+                for j, (t, after) in enumerate(zip(c[:-1], c[1:], strict=True))
+            ]
+            n += 1
+        rows.append(row)
+    width = max(len(r) for r in rows)
+    table = torch.tensor([r + [(pad_id, 0, -1, 0)] * (width - len(r)) for r in rows])
+    tokens, positions, label, target = table.to(prompt_mask.device).unbind(-1)
+    earlier = torch.ones(width, width, dtype=torch.bool, device=label.device).tril()
+    own = (label[:, :, None] == label[:, None, :]) & earlier  # padding: only other padding
+    tree = torch.zeros(own.shape, dtype=prompt_mask.dtype, device=label.device)
+    tree.masked_fill_(~own, float("-inf"))
+    attention = torch.cat([prompt_mask.expand(-1, -1, width, -1), tree[:, None]], dim=-1)
+    out = model(
+        input_ids=tokens,
+        attention_mask=attention,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    logp = torch.log_softmax(out.logits.float(), dim=-1).gather(2, target[..., None])[..., 0]
+    real = label >= 0
+    return logp.new_zeros(n).index_add_(0, label[real], logp[real])
+
+
+def _replicated(model, cache, mask, owner, flat, pad_id) -> torch.Tensor:
+    """`_tree` for models that take only a 2D mask: each prompt's cache copied once per
+    continuation, the continuations right-padded after it."""
+    device = mask.device
+    width = max(len(c) for c in flat)
+    cont = torch.full((len(flat), width), pad_id, dtype=torch.long)
+    cmask = torch.zeros((len(flat), width), dtype=torch.long)
+    for i, c in enumerate(flat):
+        cont[i, : len(c)], cmask[i, : len(c)] = torch.tensor(c, dtype=torch.long), 1
+    cont, cmask = cont.to(device), cmask.to(device)
+    cache.batch_select_indices(owner)  # each prompt's cache, once per continuation
+    positions = mask.sum(-1)[owner][:, None] + torch.arange(width - 1, device=device)[None]
+    out = model(
+        input_ids=cont[:, :-1],
+        attention_mask=torch.cat([mask[owner], cmask[:, :-1]], dim=-1),
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    logp = torch.log_softmax(out.logits.float(), dim=-1)
+    picked = logp.gather(2, cont[:, 1:, None]).squeeze(-1)
+    return (picked * cmask[:, 1:]).sum(dim=1)
 
 
 def label_logprobs(
