@@ -94,6 +94,21 @@ def tiny_llama(
     return LlamaForCausalLM(cfg).eval()
 
 
+def tiny_sliding_window(tokenizer, window: int = 6):
+    """A random fp32 Mistral (eval mode) whose layers attend within a sliding window: the model
+    that must keep transformers' own attention masks (no shared 4D mask, no shared caches)."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           sliding_window=window, max_position_embeddings=256,
+                           eos_token_id=tokenizer.eos_token_id,
+                           pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    return MistralForCausalLM(config).eval()
+
+
 def tiny_model(tokenizer, seed: int = 0, boost: float = 2.5) -> LlamaForCausalLM:
     """`tiny_llama` whose EOS and newline logits are boosted, so generation lengths vary."""
     import torch

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from factories import tiny_model, tiny_tokenizer
+from factories import tiny_model, tiny_sliding_window, tiny_tokenizer
 from transformers import GenerationConfig
 
 from ftlab import generate
@@ -158,14 +158,7 @@ def test_eager_attention_gives_the_same_outputs(tok):
 
 def test_sliding_window_layers_decode_in_one_batch_with_the_same_outputs(tok):
     """A cache that cannot be windowed (sliding-window layers) runs as one batch, its own masks."""
-    from transformers import MistralConfig, MistralForCausalLM
-
-    torch.manual_seed(0)
-    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                           sliding_window=6, max_position_embeddings=256,
-                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
-    model = MistralForCausalLM(config).eval()
+    model = tiny_sliding_window(tok)
     assert not generate._can_share(model)
     got = generate.greedy(model, tok, PROMPTS, 12, batch_size=4, progress=False)
     for prompt, g in zip(PROMPTS, got, strict=True):

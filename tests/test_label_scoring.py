@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from factories import task_table, tiny_llama, tiny_model, tiny_tokenizer
+from factories import task_table, tiny_llama, tiny_model, tiny_sliding_window, tiny_tokenizer
 
 from ftlab import generate, generation_metrics, kshot, label_scoring, prompts, tables
 from ftlab.settings import ConfigError
@@ -114,14 +114,7 @@ def test_a_bf16_model_takes_the_tree_mask_in_its_own_dtype(tok, monkeypatch):
 
 def test_sliding_window_layers_copy_the_prompt_cache_per_label(tok, monkeypatch):
     """Layers that need their own masks (sliding window) take the 2D mask: `_replicated`."""
-    from transformers import MistralConfig, MistralForCausalLM
-
-    torch.manual_seed(0)
-    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                           sliding_window=6, max_position_embeddings=256,
-                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
-    model = MistralForCausalLM(config).eval()
+    model = tiny_sliding_window(tok)
     _forbid(monkeypatch, "_tree")
     got = label_scoring.label_logprobs(model, tok, TEXTS, LABELS, batch_size=3)
     for text, labels, values in zip(TEXTS, LABELS, got, strict=True):
